@@ -1,0 +1,21 @@
+import { defineConfig } from 'vitest/config';
+
+// Packages are tested from source: the `source` export condition points at src/*.ts,
+// so no build is needed between an edit and a test run.
+const shared = {
+  ssr: { resolve: { conditions: ['source'] } },
+  resolve: { conditions: ['source'] },
+};
+
+export default defineConfig({
+  ...shared,
+  test: {
+    projects: [
+      { ...shared, test: { name: 'protocol', root: 'packages/protocol', include: ['test/**/*.test.ts'] } },
+      { ...shared, test: { name: 'process', root: 'packages/process', include: ['test/**/*.test.ts'] } },
+      { ...shared, test: { name: 'shell-daemon', root: 'packages/shell-daemon', include: ['test/**/*.test.ts'] } },
+      { ...shared, test: { name: 'shell-client', root: 'packages/shell-client', include: ['test/**/*.test.ts'] } },
+      { ...shared, test: { name: 'conformance', root: 'test', include: ['conformance/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 } },
+    ],
+  },
+});
