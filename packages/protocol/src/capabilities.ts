@@ -1,0 +1,11 @@
+/** Capability strings a daemon may announce in Welcome. Clients check before using a feature. */
+export const Capabilities = {
+  /** PTY commands and interactive sessions (node-pty loaded). */
+  PTY: 'pty',
+  /** Attach/Detach/ListSessions with replay from a ring buffer. */
+  ATTACH: 'attach',
+  /** Commands may run as another uid/gid (the daemon runs as root). */
+  SET_UID: 'setuid',
+} as const;
+
+export type Capability = (typeof Capabilities)[keyof typeof Capabilities];

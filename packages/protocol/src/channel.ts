@@ -1,0 +1,135 @@
+import { EventEmitter } from 'node:events';
+import type { Duplex, Transform } from 'node:stream';
+import { decodeBody } from './codec.js';
+import { FATAL_STREAM_CODES } from './codes.js';
+import { ProtocolError } from './errors.js';
+import { createFrameDecoder, encodeFrame, frameError } from './frame.js';
+import type { Message } from './messages.js';
+
+export interface FrameChannelOptions<In> {
+  /** Largest frame accepted from the peer. */
+  readonly maxFrameBytes: number;
+  /** Validates a decoded body into a message; throws ProtocolError. */
+  readonly validate: (value: unknown) => In;
+}
+
+export interface FrameChannelEvents<In> {
+  message: [In];
+  /** The peer sent something invalid. `fatal` means the stream is out of sync and will be closed. */
+  protocolError: [ProtocolError, { fatal: boolean; requestId?: number; command?: string }];
+  drain: [];
+  close: [];
+}
+
+/**
+ * Frames over any byte Duplex (net.Socket, a vsock socket, a virtio-serial port, stdio).
+ * Decoding and validation happen here, at the boundary; listeners only ever see typed messages.
+ */
+export class FrameChannel<In extends Message, Out extends Message> extends EventEmitter<FrameChannelEvents<In>> {
+  readonly #stream: Duplex;
+  readonly #decoder: Transform;
+  readonly #options: FrameChannelOptions<In>;
+  #closed = false;
+  #emittedClose = false;
+
+  constructor(stream: Duplex, options: FrameChannelOptions<In>) {
+    super();
+    this.#stream = stream;
+    this.#options = options;
+    this.#decoder = createFrameDecoder(options.maxFrameBytes);
+    this.#decoder.on('data', (body: Buffer) => this.#onFrame(body));
+    this.#decoder.on('error', (err: unknown) => this.#fail(frameError(err, options.maxFrameBytes), {}));
+    stream.on('data', (chunk: Buffer) => {
+      // write() returning false means the decoder is backed up behind a slow listener; stop
+      // reading the peer until it drains, so a flood of frames cannot grow our memory.
+      if (!this.#closed && !this.#decoder.write(chunk)) {
+        stream.pause();
+        this.#decoder.once('drain', () => stream.resume());
+      }
+    });
+    stream.on('drain', () => this.emit('drain'));
+    // Transport errors (ECONNRESET, EPIPE) end the channel; callers learn of it through 'close'.
+    stream.on('error', () => this.destroy());
+    stream.on('end', () => this.close());
+    stream.on('close', () => this.destroy());
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Whether the underlying stream's write buffer is over its high-water mark. */
+  get writableNeedDrain(): boolean {
+    return this.#stream.writableNeedDrain;
+  }
+
+  /** Sends one message. Returns false when the caller should wait for 'drain' before sending more. */
+  send(message: Out): boolean {
+    if (this.#closed || this.#stream.destroyed || !this.#stream.writable) return false;
+    return this.#stream.write(encodeFrame(message));
+  }
+
+  /** Half-closes after pending writes flush, then tears the stream down. */
+  close(): void {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#stream.end();
+      // A peer that never reads would keep our end() pending forever; bound it.
+      const timer = setTimeout(() => this.#stream.destroy(), CLOSE_FLUSH_TIMEOUT_MS);
+      timer.unref();
+      this.#stream.once('close', () => clearTimeout(timer));
+    }
+    this.#emitClose();
+  }
+
+  destroy(): void {
+    this.#closed = true;
+    if (!this.#stream.destroyed) this.#stream.destroy();
+    this.#emitClose();
+  }
+
+  #onFrame(body: Buffer): void {
+    if (this.#closed) return;
+    let raw: unknown;
+    try {
+      raw = decodeBody(body);
+    } catch (err) {
+      this.#fail(err as ProtocolError, {});
+      return;
+    }
+    let message: In;
+    try {
+      message = this.#options.validate(raw);
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      this.#fail(err, referencesOf(raw));
+      return;
+    }
+    this.emit('message', message);
+  }
+
+  #fail(err: ProtocolError, refs: { requestId?: number; command?: string }): void {
+    const fatal = FATAL_STREAM_CODES.has(err.code);
+    this.emit('protocolError', err, { fatal, ...refs });
+    if (fatal) this.close();
+  }
+
+  #emitClose(): void {
+    if (this.#emittedClose) return;
+    this.#emittedClose = true;
+    this.emit('close');
+  }
+}
+
+/** How long close() waits for buffered frames (an Error frame, say) to flush before destroying. */
+export const CLOSE_FLUSH_TIMEOUT_MS = 2000;
+
+/** The request id and command of an invalid message, when readable, so the error can name them. */
+function referencesOf(raw: unknown): { requestId?: number; command?: string } {
+  if (typeof raw !== 'object' || raw === null) return {};
+  const { id, command } = raw as { id?: unknown; command?: unknown };
+  return {
+    ...(typeof id === 'number' && Number.isSafeInteger(id) && id >= 0 ? { requestId: id } : {}),
+    ...(typeof command === 'string' && command.length > 0 && command.length <= 256 ? { command } : {}),
+  };
+}
