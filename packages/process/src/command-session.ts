@@ -1,0 +1,112 @@
+import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ConchError, ErrorCodes, type PtyOptions } from '@conch/protocol';
+import { defaultShell } from './default-shell.js';
+import { Execution, type ExecutionOptions, type OutputSink } from './execution.js';
+import { mergeShellState, shellArgv, takeShellState, type ShellState } from './shell-state.js';
+import { spawnPipes } from './spawn-pipes.js';
+import { spawnPty } from './spawn-pty.js';
+import type { ProcessSpec } from './spawned-process.js';
+
+export interface CommandSessionOptions {
+  readonly cwd?: string;
+  /** Overlaid on the base environment (or replacing it with `clearEnv`). */
+  readonly env?: Readonly<Record<string, string>>;
+  readonly clearEnv?: boolean;
+  /** The environment sessions start from. @default process.env */
+  readonly baseEnv?: Readonly<Record<string, string | undefined>>;
+  readonly shell?: string;
+  readonly uid?: number;
+  readonly gid?: number;
+}
+
+export interface CommandRequest extends ExecutionOptions {
+  /** A shell string; `cd` and `export` in it persist to the session. */
+  readonly command?: string;
+  /** An argv, executed directly and never shell-interpolated. */
+  readonly argv?: readonly string[];
+  readonly cwd?: string;
+  readonly env?: Readonly<Record<string, string>>;
+  readonly stdin?: boolean;
+  readonly pty?: PtyOptions;
+  readonly uid?: number;
+  readonly gid?: number;
+}
+
+let stateFiles = 0;
+
+/**
+ * A session's state (cwd, environment, shell, user) and the one way to run commands in it.
+ * Each command is a fresh process, so a stuck, killed or half-typed command cannot break the
+ * next one; what a shell command changes with `cd`/`export` is carried over explicitly.
+ */
+export class CommandSession {
+  readonly shell: string;
+  readonly uid: number | undefined;
+  readonly gid: number | undefined;
+  #state: ShellState;
+  #stateDir: string | undefined;
+
+  constructor(options: CommandSessionOptions = {}) {
+    const base = options.clearEnv ? {} : definedEntries(options.baseEnv ?? process.env);
+    const cwd = resolve(options.cwd ?? process.cwd());
+    this.#state = { cwd, env: { ...base, ...options.env, PWD: cwd } };
+    this.shell = options.shell ?? defaultShell();
+    this.uid = options.uid;
+    this.gid = options.gid;
+  }
+
+  get state(): ShellState {
+    return this.#state;
+  }
+
+  /** Starts a command. Rejects with SPAWN_FAILED / PERMISSION_DENIED / PTY_UNAVAILABLE if it cannot start. */
+  async start(request: CommandRequest, sink: OutputSink): Promise<Execution> {
+    const before = this.#state;
+    const cwd = request.cwd === undefined ? before.cwd : resolve(before.cwd, request.cwd);
+    const env = { ...before.env, ...request.env, PWD: cwd };
+    const stateFile = request.command === undefined ? undefined : this.#nextStateFile();
+    let argv: readonly string[];
+    if (request.command !== undefined) argv = shellArgv(this.shell, request.command, stateFile!);
+    else if (request.argv !== undefined && request.argv.length > 0) argv = request.argv;
+    else throw new ConchError(ErrorCodes.INVALID_ARGUMENT, 'a command needs either a shell string or a non-empty argv');
+    const spec: ProcessSpec = {
+      argv, cwd, env, stdin: request.stdin ?? false,
+      ...(request.pty ? { pty: request.pty } : {}),
+      ...(request.uid ?? this.uid) !== undefined ? { uid: request.uid ?? this.uid } : {},
+      ...(request.gid ?? this.gid) !== undefined ? { gid: request.gid ?? this.gid } : {},
+    };
+    const spawned = await (spec.pty ? spawnPty(spec) : spawnPipes(spec));
+    const execution = new Execution(spawned, sink, request);
+    if (stateFile !== undefined) {
+      void execution.done.then(() => {
+        const after = takeShellState(stateFile);
+        if (after) this.#state = mergeShellState(this.#state, { cwd, env }, { ...after, env: { ...after.env, PWD: after.cwd } });
+      });
+    }
+    return execution;
+  }
+
+  /** Removes the session's private state directory. */
+  close(): void {
+    if (this.#stateDir) rmSync(this.#stateDir, { recursive: true, force: true });
+    this.#stateDir = undefined;
+  }
+
+  #nextStateFile(): string {
+    if (!this.#stateDir) {
+      // A private directory per session: the workload (possibly another uid) cannot plant or
+      // read state files of other sessions.
+      this.#stateDir = mkdtempSync(join(tmpdir(), 'conch-session-'));
+      if (this.uid !== undefined || this.gid !== undefined) {
+        chownSync(this.#stateDir, this.uid ?? -1, this.gid ?? -1);
+      }
+    }
+    return join(this.#stateDir, `state-${++stateFiles}`);
+  }
+}
+
+function definedEntries(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+}

@@ -1,0 +1,156 @@
+import type { OutputFd, SignalName } from '@conch/protocol';
+import { signalGroup } from './process-group.js';
+import type { ProcessExit, SpawnedProcess } from './spawned-process.js';
+import { DEFAULT_KILL_GRACE_MS, terminateGroup } from './terminate.js';
+
+export interface ExecutionOptions {
+  /** Command lifetime; SIGTERM to the group when it passes, then SIGKILL after `killGraceMs`. */
+  readonly timeoutMs?: number;
+  /** @default 2000 */
+  readonly killGraceMs?: number;
+  /** Forward at most this many output bytes (both streams together); drop the rest but keep draining. */
+  readonly maxOutputBytes?: number;
+  /**
+   * After the leader exits, how long to wait for the output pipes to close before giving up on
+   * background processes that inherited them. @default 1000
+   */
+  readonly lingerMs?: number;
+}
+
+export interface ExecutionResult extends ProcessExit {
+  readonly timedOut: boolean;
+  readonly truncated: boolean;
+  readonly durationMs: number;
+  readonly stdoutBytes: number;
+  readonly stderrBytes: number;
+}
+
+/** Receives output in order, synchronously. Bytes handed over are owned by the sink. */
+export type OutputSink = (fd: OutputFd, data: Buffer) => void;
+
+export const DEFAULT_LINGER_MS = 1000;
+
+/**
+ * One command's lifecycle around a SpawnedProcess: timeout, kill escalation, output cap,
+ * flow control (pause/resume per stream), and a result that resolves only after the leader has
+ * exited and every output stream has ended.
+ */
+export class Execution {
+  readonly process: SpawnedProcess;
+  readonly done: Promise<ExecutionResult>;
+  readonly #options: ExecutionOptions;
+  readonly #started = performance.now();
+  readonly #bytes = { 1: 0, 2: 0 };
+  readonly #paused = new Set<OutputFd>();
+  #forwarded = 0;
+  #truncated = false;
+  #timedOut = false;
+  #exit: ProcessExit | undefined;
+  #timeout: NodeJS.Timeout | undefined;
+
+  constructor(process: SpawnedProcess, sink: OutputSink, options: ExecutionOptions = {}) {
+    this.process = process;
+    this.#options = options;
+    const streams = [process.stdout, process.stderr].filter((s) => s !== null);
+    const ended = streams.map(
+      (stream, i) =>
+        new Promise<void>((resolve) => {
+          const fd = (i + 1) as OutputFd;
+          stream.on('data', (chunk: Buffer) => this.#onData(fd, chunk, sink));
+          stream.once('end', resolve);
+          stream.once('close', resolve);
+          stream.on('error', () => resolve());
+        }),
+    );
+    if (options.timeoutMs !== undefined) {
+      this.#timeout = setTimeout(() => {
+        this.#timedOut = true;
+        this.kill('SIGTERM', options.killGraceMs);
+      }, options.timeoutMs);
+    }
+    const exited = process.exited.then((exit) => {
+      this.#exit = exit;
+      clearTimeout(this.#timeout);
+      this.#lingerUntilClosed(Promise.all(ended));
+      return exit;
+    });
+    this.done = Promise.all([exited, ...ended]).then(([exit]) => ({
+      ...exit,
+      timedOut: this.#timedOut,
+      truncated: this.#truncated,
+      durationMs: Math.round(performance.now() - this.#started),
+      stdoutBytes: this.#bytes[1],
+      stderrBytes: this.#bytes[2],
+    }));
+  }
+
+  get pid(): number {
+    return this.process.pid;
+  }
+
+  get exited(): boolean {
+    return this.#exit !== undefined;
+  }
+
+  /** Stops reading a stream: the pipe fills and the producer blocks in the kernel. */
+  pause(fd: OutputFd): void {
+    this.#paused.add(fd);
+    this.#stream(fd)?.pause();
+  }
+
+  resume(fd: OutputFd): void {
+    this.#paused.delete(fd);
+    this.#stream(fd)?.resume();
+  }
+
+  /** One signal to the whole group, no escalation. */
+  signal(signal: SignalName): void {
+    signalGroup(this.pid, signal);
+  }
+
+  /** `signal` to the group, then SIGKILL after the grace period. */
+  kill(signal: SignalName = 'SIGTERM', graceMs = this.#options.killGraceMs ?? DEFAULT_KILL_GRACE_MS): void {
+    terminateGroup(this.pid, signal, graceMs);
+  }
+
+  #stream(fd: OutputFd) {
+    return fd === 1 ? this.process.stdout : this.process.stderr;
+  }
+
+  #onData(fd: OutputFd, chunk: Buffer, sink: OutputSink): void {
+    this.#bytes[fd] += chunk.length;
+    const cap = this.#options.maxOutputBytes;
+    if (cap === undefined) {
+      sink(fd, chunk);
+      return;
+    }
+    const room = cap - this.#forwarded;
+    if (room <= 0) {
+      this.#truncated = true;
+      return;
+    }
+    const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
+    if (part.length < chunk.length) this.#truncated = true;
+    this.#forwarded += part.length;
+    sink(fd, part);
+  }
+
+  /**
+   * A background process that inherited our pipes can hold them open long after the leader
+   * exited. Wait `lingerMs` for them to close; then stop waiting, but only while nothing is
+   * paused, because a paused stream still holds output the consumer has not taken yet.
+   */
+  #lingerUntilClosed(allEnded: Promise<unknown>): void {
+    let finished = false;
+    void allEnded.then(() => (finished = true));
+    const check = () => {
+      if (finished) return;
+      if (this.#paused.size > 0) {
+        setTimeout(check, this.#options.lingerMs ?? DEFAULT_LINGER_MS).unref();
+        return;
+      }
+      this.process.abandonOutput();
+    };
+    setTimeout(check, this.#options.lingerMs ?? DEFAULT_LINGER_MS).unref();
+  }
+}

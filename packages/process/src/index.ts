@@ -1,0 +1,9 @@
+export { CommandSession, type CommandRequest, type CommandSessionOptions } from './command-session.js';
+export { defaultShell } from './default-shell.js';
+export { DEFAULT_LINGER_MS, Execution, type ExecutionOptions, type ExecutionResult, type OutputSink } from './execution.js';
+export { groupAlive, signalGroup } from './process-group.js';
+export { mergeShellState, shellArgv, takeShellState, type ShellState } from './shell-state.js';
+export { spawnPipes } from './spawn-pipes.js';
+export { ptyAvailable, spawnPty } from './spawn-pty.js';
+export type { ProcessExit, ProcessSpec, SpawnedProcess } from './spawned-process.js';
+export { DEFAULT_KILL_GRACE_MS, terminateGroup } from './terminate.js';

@@ -1,0 +1,26 @@
+import { signalNumber, type SignalName } from '@conch/protocol';
+
+/**
+ * Every command leads its own process group (spawned with setsid), so a signal to `-pgid`
+ * reaches its children and grandchildren too. Returns false when the group is already gone.
+ */
+export function signalGroup(pgid: number, signal: SignalName): boolean {
+  try {
+    process.kill(-pgid, signalNumber(signal));
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+}
+
+/** Whether any process is left in the group (signal 0 only checks). */
+export function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    // EPERM means members exist that we may not signal (they changed uid): still alive.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,17 @@
+import { ConchError, ErrorCodes } from '@conch/protocol';
+
+/** Turns an errno from spawn into a typed SPAWN_FAILED / PERMISSION_DENIED with a useful message. */
+export function spawnError(err: NodeJS.ErrnoException, file: string, cwd: string): ConchError {
+  const errno = err.code ?? 'UNKNOWN';
+  const details = { errno, file, cwd };
+  switch (errno) {
+    case 'ENOENT':
+      return new ConchError(ErrorCodes.SPAWN_FAILED, `cannot run ${JSON.stringify(file)}: no such file or directory`, details);
+    case 'EACCES':
+      return new ConchError(ErrorCodes.SPAWN_FAILED, `cannot run ${JSON.stringify(file)}: permission denied`, details);
+    case 'EPERM':
+      return new ConchError(ErrorCodes.PERMISSION_DENIED, `not permitted to run ${JSON.stringify(file)} as the requested user`, details);
+    default:
+      return new ConchError(ErrorCodes.SPAWN_FAILED, `cannot run ${JSON.stringify(file)}: ${err.message}`, details);
+  }
+}

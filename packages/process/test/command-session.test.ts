@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { CommandSession, type CommandRequest, type OutputSink } from '../src/index.js';
+
+async function run(session: CommandSession, request: CommandRequest) {
+  const out: Record<1 | 2, Buffer[]> = { 1: [], 2: [] };
+  const sink: OutputSink = (fd, data) => out[fd].push(Buffer.from(data));
+  const execution = await session.start(request, sink);
+  const result = await execution.done;
+  return { ...result, stdout: Buffer.concat(out[1]).toString(), stderr: Buffer.concat(out[2]).toString() };
+}
+
+describe('CommandSession', () => {
+  it('carries cd and export over to the next command, and unset too', async () => {
+    const session = new CommandSession({ cwd: '/' });
+    await run(session, { command: 'cd /tmp && export CONCH_A=1 CONCH_B=2' });
+    await run(session, { command: 'unset CONCH_B' });
+    const r = await run(session, { command: 'pwd; echo "${CONCH_A}-${CONCH_B:-unset}"' });
+    expect(r.stdout).toBe('/tmp\n1-unset\n');
+    session.close();
+  });
+
+  it('keeps state from before a command that was killed', async () => {
+    const session = new CommandSession({ cwd: '/' });
+    const execution = await session.start({ command: 'cd /tmp; export X=1; sleep 30' }, () => {});
+    execution.kill('SIGKILL');
+    const result = await execution.done;
+    expect(result.signal).toBe('SIGKILL');
+    const r = await run(session, { command: 'pwd; echo "x=${X:-}"' });
+    expect(r.stdout).toBe('/\nx=\n');
+    session.close();
+  });
+
+  it('does not persist a per-command env overlay', async () => {
+    const session = new CommandSession({ cwd: '/' });
+    expect((await run(session, { command: 'echo $ONLY', env: { ONLY: 'once' } })).stdout).toBe('once\n');
+    expect((await run(session, { command: 'echo "[${ONLY:-}]"' })).stdout).toBe('[]\n');
+    session.close();
+  });
+
+  it('reports exit codes through exit N and keeps state set before it', async () => {
+    const session = new CommandSession({ cwd: '/' });
+    const r = await run(session, { command: 'cd /tmp; exit 7' });
+    expect(r.exitCode).toBe(7);
+    expect((await run(session, { command: 'pwd' })).stdout).toBe('/tmp\n');
+    session.close();
+  });
+
+  it('runs argv without a shell', async () => {
+    const session = new CommandSession();
+    const r = await run(session, { argv: ['printf', '%s|', '$HOME', '`id`', 'a b'] });
+    expect(r.stdout).toBe('$HOME|`id`|a b|');
+  });
+
+  it('rejects a missing executable and a missing cwd with SPAWN_FAILED', async () => {
+    const session = new CommandSession();
+    await expect(session.start({ argv: ['/nonexistent/prog'] }, () => {})).rejects.toMatchObject({ code: 'SPAWN_FAILED' });
+    await expect(session.start({ argv: ['true'], cwd: '/nonexistent' }, () => {})).rejects.toMatchObject({ code: 'SPAWN_FAILED', message: expect.stringContaining('working directory') });
+  });
+
+  it('does not wait forever for a background process holding the pipes', async () => {
+    const session = new CommandSession();
+    const chunks: Buffer[] = [];
+    const execution = await session.start({ command: 'echo started; sleep 30 & echo done', lingerMs: 200 }, (_fd, d) => chunks.push(d));
+    const r = await execution.done;
+    expect(r.exitCode).toBe(0);
+    expect(Buffer.concat(chunks).toString()).toBe('started\ndone\n');
+    execution.kill('SIGKILL');
+  });
+});
