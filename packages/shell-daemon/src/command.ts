@@ -1,0 +1,213 @@
+import { ConchError, ErrorCodes, type CommandInfo, type OutputFd, type SignalName } from '@conch/protocol';
+import type { Execution, ExecutionResult } from '@conch/process';
+import { OutputRing } from './output-ring.js';
+import type { Subscriber } from './subscriber.js';
+
+interface Subscription {
+  readonly to: Subscriber;
+  /** Next offset to send, per stream. */
+  readonly sent: Record<OutputFd, number>;
+  /** Offset the peer has credit up to, per stream. */
+  readonly limit: Record<OutputFd, number>;
+  readonly window: number;
+  exitSent: boolean;
+}
+
+export interface CommandOptions {
+  readonly id: string;
+  readonly session: string;
+  readonly argv: readonly string[];
+  readonly ringBytes: number;
+  readonly maxQueuedStdinBytes: number;
+  readonly stdin: boolean;
+}
+
+/**
+ * One running (or finished) command in the daemon: its output rings, the connection it streams
+ * to, flow control in both directions, and the rule that CommandExited goes out only after every
+ * output byte has been sent to that connection.
+ */
+export class Command {
+  readonly id: string;
+  readonly session: string;
+  readonly argv: readonly string[];
+  readonly #rings: Record<OutputFd, OutputRing>;
+  readonly #maxQueuedStdin: number;
+  #execution: Execution | undefined;
+  #subscription: Subscription | undefined;
+  #result: ExecutionResult | undefined;
+  #stdinOpen: boolean;
+  #stdinQueued = 0;
+  readonly #readPaused: Record<OutputFd, boolean> = { 1: false, 2: false };
+
+  constructor(options: CommandOptions) {
+    this.id = options.id;
+    this.session = options.session;
+    this.argv = options.argv;
+    this.#rings = { 1: new OutputRing(options.ringBytes), 2: new OutputRing(options.ringBytes) };
+    this.#maxQueuedStdin = options.maxQueuedStdinBytes;
+    this.#stdinOpen = options.stdin;
+  }
+
+  /** The output sink handed to the Execution; bound before the process starts. */
+  readonly sink = (fd: OutputFd, data: Buffer): void => {
+    this.#rings[fd].append(data);
+    this.#applyBackpressure(fd);
+    this.pump();
+  };
+
+  /** Wires the started process in; called once. */
+  started(execution: Execution): void {
+    this.#execution = execution;
+    for (const fd of [1, 2] as const) this.#applyBackpressure(fd);
+    void execution.done.then((result) => {
+      this.#result = result;
+      this.#stdinOpen = false;
+      this.pump();
+    });
+  }
+
+  get pid(): number {
+    return this.#execution?.pid ?? 0;
+  }
+
+  get result(): ExecutionResult | undefined {
+    return this.#result;
+  }
+
+  get subscriber(): Subscriber | undefined {
+    return this.#subscription?.to;
+  }
+
+  get pty(): boolean {
+    return this.#execution?.process.pty ?? false;
+  }
+
+  /** Streams to `to` from the given offsets. Returns how many requested bytes are no longer held. */
+  attach(to: Subscriber, offsets: Record<OutputFd, number>, window: number): Record<OutputFd, number> {
+    const dropped = { 1: 0, 2: 0 };
+    const sent = { 1: 0, 2: 0 };
+    for (const fd of [1, 2] as const) {
+      const ring = this.#rings[fd];
+      if (offsets[fd] > ring.end) {
+        throw new ConchError(ErrorCodes.INVALID_STATE, `offset ${offsets[fd]} is past the end (${ring.end}) of stream ${fd}`);
+      }
+      ring.ack(offsets[fd]);
+      sent[fd] = Math.max(offsets[fd], ring.start);
+      dropped[fd] = sent[fd] - offsets[fd];
+    }
+    this.#subscription = { to, sent, limit: { 1: sent[1] + window, 2: sent[2] + window }, window, exitSent: false };
+    this.pump();
+    return dropped;
+  }
+
+  /** Stops streaming to `to` (if it is the current subscriber); the command keeps running. */
+  detach(to: Subscriber): void {
+    if (this.#subscription?.to === to) this.#subscription = undefined;
+  }
+
+  /** The peer consumed `bytes` more of stream `fd` and grants that much more. */
+  credit(from: Subscriber, fd: OutputFd, bytes: number): void {
+    const sub = this.#subscription;
+    if (sub?.to !== from) return;
+    sub.limit[fd] += bytes;
+    this.#rings[fd].ack(sub.limit[fd] - sub.window);
+    this.#applyBackpressure(fd);
+    this.pump();
+  }
+
+  /** Sends whatever credit and the transport allow; then the exit, once everything is out. */
+  pump(): void {
+    const sub = this.#subscription;
+    if (!sub) return;
+    for (const fd of [1, 2] as const) {
+      const ring = this.#rings[fd];
+      while (sub.sent[fd] < ring.end && sub.sent[fd] < sub.limit[fd]) {
+        if (sub.to.congested) return;
+        const max = Math.min(sub.limit[fd] - sub.sent[fd], sub.to.maxChunkBytes);
+        const data = ring.read(sub.sent[fd], max);
+        sub.to.send({ type: 'StreamOutput', command: this.id, fd, offset: sub.sent[fd], data });
+        sub.sent[fd] += data.length;
+      }
+    }
+    const result = this.#result;
+    if (result && !sub.exitSent && sub.sent[1] === this.#rings[1].end && sub.sent[2] === this.#rings[2].end) {
+      sub.exitSent = true;
+      sub.to.send({
+        type: 'CommandExited', command: this.id, exitCode: result.exitCode, signal: result.signal,
+        timedOut: result.timedOut, truncated: result.truncated, durationMs: result.durationMs,
+        stdoutBytes: result.stdoutBytes, stderrBytes: result.stderrBytes,
+      });
+      // Everything reached this subscriber; history is no longer worth its memory.
+      this.#rings[1].release();
+      this.#rings[2].release();
+    }
+  }
+
+  /** Writes stdin, returning credit to the subscriber as the child's pipe takes the bytes. */
+  input(data: Uint8Array): void {
+    const stdin = this.#execution?.process.stdin;
+    if (!this.#stdinOpen || !stdin) throw new ConchError(ErrorCodes.STDIN_CLOSED, `stdin of ${this.id} is closed`);
+    if (this.#stdinQueued + data.length > this.#maxQueuedStdin) {
+      throw new ConchError(ErrorCodes.LIMIT_EXCEEDED, `stdin of ${this.id} has more than ${this.#maxQueuedStdin} bytes queued; wait for credit`, {
+        limit: 'maxQueuedStdinBytes',
+      });
+    }
+    this.#stdinQueued += data.length;
+    stdin.write(data, () => {
+      this.#stdinQueued -= data.length;
+      if (data.length > 0) this.#subscription?.to.send({ type: 'Credit', command: this.id, fd: 0, bytes: data.length });
+    });
+  }
+
+  endInput(): void {
+    if (!this.#stdinOpen) return;
+    this.#stdinOpen = false;
+    this.#execution?.process.endInput();
+  }
+
+  /** Stdin credit granted when the command starts. */
+  get stdinWindow(): number {
+    return this.#stdinOpen ? this.#maxQueuedStdin : 0;
+  }
+
+  signal(signal: SignalName): void {
+    this.#requireExecution().signal(signal);
+  }
+
+  kill(signal?: SignalName, graceMs?: number): void {
+    this.#requireExecution().kill(signal, graceMs);
+  }
+
+  resize(cols: number, rows: number): void {
+    const execution = this.#requireExecution();
+    if (!execution.process.pty) throw new ConchError(ErrorCodes.INVALID_STATE, `${this.id} has no PTY to resize`);
+    if (!execution.exited) execution.process.resize(cols, rows);
+  }
+
+  info(): CommandInfo {
+    const r = this.#result;
+    return {
+      command: this.id, pid: this.pid, argv: this.argv, pty: this.pty, state: r ? 'exited' : 'running',
+      exitCode: r?.exitCode ?? null, signal: r?.signal ?? null,
+      stdoutBytes: this.#rings[1].end, stderrBytes: this.#rings[2].end, attached: this.#subscription !== undefined,
+    };
+  }
+
+  #requireExecution(): Execution {
+    if (!this.#execution) throw new ConchError(ErrorCodes.INVALID_STATE, `${this.id} has not started`);
+    return this.#execution;
+  }
+
+  /** Stop reading a pipe while the peer holds a full ring of unacknowledged bytes. */
+  #applyBackpressure(fd: OutputFd): void {
+    const execution = this.#execution;
+    if (!execution) return;
+    const full = this.#rings[fd].unacked >= this.#rings[fd].capacity;
+    if (full !== this.#readPaused[fd]) {
+      this.#readPaused[fd] = full;
+      if (full) execution.pause(fd);
+      else execution.resume(fd);
+    }
+  }
+}

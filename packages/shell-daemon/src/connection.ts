@@ -1,0 +1,189 @@
+import type { Duplex } from 'node:stream';
+import {
+  ConchError, ErrorCodes, FrameChannel, MIN_MAX_FRAME_BYTES, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, negotiateVersion,
+  validateClientMessage, type ClientMessage, type DaemonMessage, type ErrorCode, type Hello, type ProtocolError,
+} from '@conch/protocol';
+import type { Daemon } from './daemon.js';
+import type { Logger } from './logger.js';
+import type { Subscriber } from './subscriber.js';
+import { tokenMatches } from './token.js';
+
+/** Room for the msgpack map around a StreamOutput payload (type, ids, offset, bin header). */
+const STREAM_FRAME_OVERHEAD = 512;
+
+/** The largest payload per StreamOutput frame, whatever the peer accepts: keeps frames interleaving. */
+const MAX_CHUNK_BYTES = 256 * 1024;
+
+/**
+ * One client connection on any transport. It owns the handshake, dispatches validated
+ * requests to the daemon, and is the Subscriber its commands stream to.
+ */
+export class Connection implements Subscriber {
+  readonly id: number;
+  readonly #daemon: Daemon;
+  readonly #channel: FrameChannel<ClientMessage, DaemonMessage>;
+  readonly #log: Logger;
+  #ready = false;
+  #peerMaxFrame = MIN_MAX_FRAME_BYTES;
+
+  constructor(id: number, stream: Duplex, daemon: Daemon, log: Logger) {
+    this.id = id;
+    this.#daemon = daemon;
+    this.#log = log;
+    this.#channel = new FrameChannel(stream, { maxFrameBytes: daemon.limits.maxFrameBytes, validate: validateClientMessage });
+    this.#channel.on('message', (message) => this.#onMessage(message));
+    this.#channel.on('protocolError', (err, refs) => this.#onProtocolError(err, refs));
+    this.#channel.on('drain', () => this.#daemon.pumpFor(this));
+    this.#channel.on('close', () => this.#daemon.connectionClosed(this));
+  }
+
+  get congested(): boolean {
+    return this.#channel.writableNeedDrain;
+  }
+
+  get maxChunkBytes(): number {
+    return Math.min(MAX_CHUNK_BYTES, this.#peerMaxFrame - STREAM_FRAME_OVERHEAD);
+  }
+
+  get closed(): boolean {
+    return this.#channel.closed;
+  }
+
+  send(message: DaemonMessage): boolean {
+    return this.#channel.send(message);
+  }
+
+  close(): void {
+    this.#channel.close();
+  }
+
+  #sendError(code: ErrorCode, message: string, refs: { id?: number; command?: string; details?: Record<string, unknown> } = {}): void {
+    this.send({ type: 'Error', code, message, ...refs });
+  }
+
+  #onProtocolError(err: ProtocolError, refs: { fatal: boolean; requestId?: number; command?: string }): void {
+    this.#log.warn('protocol error from peer', { code: err.code, error: err.message, fatal: refs.fatal });
+    this.#sendError(err.code, err.message, {
+      ...(refs.requestId !== undefined ? { id: refs.requestId } : {}),
+      ...(refs.command !== undefined ? { command: refs.command } : {}),
+    });
+  }
+
+  #onMessage(message: ClientMessage): void {
+    if (message.type === 'Hello') {
+      this.#onHello(message);
+      return;
+    }
+    if (!this.#ready) {
+      this.#sendError(ErrorCodes.HANDSHAKE_REQUIRED, `${message.type} before Hello`);
+      this.close();
+      return;
+    }
+    try {
+      // Requests that complete asynchronously report their own errors with their id.
+      const pending = this.#dispatch(message);
+      if (pending) pending.catch((err: unknown) => this.#reportFailure(message, err));
+    } catch (err) {
+      this.#reportFailure(message, err);
+    }
+  }
+
+  #reportFailure(message: ClientMessage, err: unknown): void {
+    const id = 'id' in message ? message.id : undefined;
+    const command = 'command' in message && typeof message.command === 'string' ? message.command : undefined;
+    if (err instanceof ConchError) {
+      this.#sendError(err.code, err.message, {
+        ...(id !== undefined ? { id } : {}),
+        ...(id === undefined && command !== undefined ? { command } : {}),
+        ...(err.details ? { details: { ...err.details } } : {}),
+      });
+      return;
+    }
+    this.#log.error('request failed unexpectedly', { type: message.type, error: String((err as Error)?.stack ?? err) });
+    this.#sendError(ErrorCodes.INTERNAL, `internal error handling ${message.type}: ${(err as Error)?.message ?? String(err)}`, {
+      ...(id !== undefined ? { id } : {}),
+    });
+  }
+
+  #onHello(hello: Hello): void {
+    const version = negotiateVersion(hello, { minVersion: PROTOCOL_VERSION_MIN, maxVersion: PROTOCOL_VERSION_MAX });
+    if (version === undefined) {
+      this.#log.warn('version mismatch', { client: hello.client, minVersion: hello.minVersion, maxVersion: hello.maxVersion });
+      this.#sendError(
+        ErrorCodes.VERSION_MISMATCH,
+        `client speaks protocol ${hello.minVersion}..${hello.maxVersion}, daemon speaks ${PROTOCOL_VERSION_MIN}..${PROTOCOL_VERSION_MAX}`,
+        { details: { daemonMin: PROTOCOL_VERSION_MIN, daemonMax: PROTOCOL_VERSION_MAX } },
+      );
+      this.close();
+      return;
+    }
+    const token = this.#daemon.token;
+    if (token !== undefined && !tokenMatches(token, hello.token)) {
+      this.#log.warn('authentication failed', { client: hello.client, reason: hello.token === undefined ? 'no token' : 'wrong token' });
+      this.#sendError(ErrorCodes.AUTH_FAILED, 'authentication failed');
+      this.close();
+      return;
+    }
+    if (this.#ready) {
+      // A transport without connection boundaries (virtio-serial) sees a new client only as a new
+      // Hello: forget what the previous one was subscribed to.
+      this.#daemon.connectionReset(this);
+    }
+    this.#ready = true;
+    this.#peerMaxFrame = Math.max(MIN_MAX_FRAME_BYTES, hello.maxFrameBytes);
+    this.#log.info('client connected', { client: hello.client, version });
+    this.send(this.#daemon.welcome(hello.nonce, version));
+  }
+
+  #dispatch(message: Exclude<ClientMessage, Hello>): Promise<void> | void {
+    const d = this.#daemon;
+    switch (message.type) {
+      case 'Ping':
+        this.send({ type: 'Pong', id: message.id });
+        return;
+      case 'SpawnSession':
+        return d.spawnSession(message, this).then((reply) => void this.send(reply));
+      case 'ExecCommand':
+        return d.exec(message, this).then((reply) => void this.send(reply));
+      case 'Input':
+        d.command(message.command).input(message.data);
+        return;
+      case 'EndInput':
+        d.command(message.command).endInput();
+        return;
+      case 'Credit':
+        d.command(message.command).credit(this, message.fd as 1 | 2, message.bytes);
+        return;
+      case 'Resize':
+        d.command(message.command).resize(message.cols, message.rows);
+        this.send({ type: 'Ok', id: message.id });
+        return;
+      case 'Signal':
+        d.signal(message.command, message.signal);
+        this.send({ type: 'Ok', id: message.id });
+        return;
+      case 'KillCommand':
+        d.killCommand(message.command, message.signal, message.graceMs);
+        this.send({ type: 'Ok', id: message.id });
+        return;
+      case 'KillSession':
+        d.killSession(message.session, message.signal, message.graceMs);
+        this.send({ type: 'Ok', id: message.id });
+        return;
+      case 'Attach':
+        this.send(d.attach(message, this));
+        return;
+      case 'Detach':
+        d.detach(message, this);
+        this.send({ type: 'Ok', id: message.id });
+        return;
+      case 'ListSessions':
+        this.send({ type: 'SessionList', id: message.id, sessions: d.listSessions() });
+        return;
+      default: {
+        const unreachable: never = message;
+        throw new ConchError(ErrorCodes.UNKNOWN_MESSAGE, `unhandled message ${(unreachable as { type: string }).type}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,23 @@
+import { ConchError, ErrorCodes, formatEndpoint, type Endpoint } from '@conch/protocol';
+import type { AcceptStream, Listener } from './listener.js';
+import { listenStdio } from './stdio.js';
+import { listenUnix } from './unix.js';
+
+export interface ListenerContext {
+  /** Called when a single-connection listener (stdio) loses its peer. */
+  readonly onStdioEnd: () => void;
+}
+
+export async function openListener(endpoint: Endpoint, accept: AcceptStream, context: ListenerContext): Promise<Listener> {
+  switch (endpoint.kind) {
+    case 'unix':
+      return listenUnix(endpoint.path, accept);
+    case 'stdio':
+      return listenStdio(accept, context.onStdioEnd);
+    case 'vsock':
+    case 'virtio-serial':
+    case 'hybrid-vsock':
+    case 'local':
+      throw new ConchError(ErrorCodes.INVALID_ARGUMENT, `conchd cannot listen on ${formatEndpoint(endpoint)}`);
+  }
+}

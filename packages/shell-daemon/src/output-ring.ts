@@ -1,0 +1,82 @@
+/**
+ * The bytes of one output stream, addressed by absolute offset since the command started.
+ * It keeps every byte a client has not yet acknowledged, plus history up to `capacity`
+ * bytes for replay to a client that attaches later. The reader is paused (by the caller)
+ * while `unacked >= capacity`, so memory stays within capacity plus one read.
+ */
+export class OutputRing {
+  readonly capacity: number;
+  #chunks: Buffer[] = [];
+  /** Offset of the first byte still held. */
+  #start = 0;
+  /** Offset one past the last byte written: total bytes produced. */
+  #end = 0;
+  /** Bytes before this offset were consumed by a client and may be discarded. */
+  #acked = 0;
+
+  constructor(capacity: number) {
+    this.capacity = capacity;
+  }
+
+  get start(): number {
+    return this.#start;
+  }
+
+  get end(): number {
+    return this.#end;
+  }
+
+  get acked(): number {
+    return this.#acked;
+  }
+
+  get unacked(): number {
+    return this.#end - this.#acked;
+  }
+
+  append(data: Buffer): void {
+    if (data.length === 0) return;
+    this.#chunks.push(data);
+    this.#end += data.length;
+    this.#trim();
+  }
+
+  /** Marks bytes before `offset` as consumed (never moves backwards or past the end). */
+  ack(offset: number): void {
+    this.#acked = Math.min(this.#end, Math.max(this.#acked, offset));
+    this.#trim();
+  }
+
+  /** Up to `max` bytes starting at `offset` (which must be >= start), without copying. */
+  read(offset: number, max: number): Buffer {
+    let position = this.#start;
+    for (const chunk of this.#chunks) {
+      const chunkEnd = position + chunk.length;
+      if (offset < chunkEnd) {
+        const from = offset - position;
+        return chunk.subarray(from, Math.min(chunk.length, from + max));
+      }
+      position = chunkEnd;
+    }
+    return Buffer.alloc(0);
+  }
+
+  /** Drops all history; used once a command's exit has been delivered. */
+  release(): void {
+    this.#chunks = [];
+    this.#start = this.#end;
+    this.#acked = this.#end;
+  }
+
+  /** Discards bytes that are both acknowledged and older than `capacity` from the end. */
+  #trim(): void {
+    const keepFrom = Math.min(this.#acked, this.#end - this.capacity);
+    while (this.#start < keepFrom && this.#chunks.length > 0) {
+      const first = this.#chunks[0]!;
+      const drop = Math.min(first.length, keepFrom - this.#start);
+      if (drop === first.length) this.#chunks.shift();
+      else this.#chunks[0] = first.subarray(drop);
+      this.#start += drop;
+    }
+  }
+}
