@@ -142,9 +142,9 @@ export class Connection implements Subscriber {
         this.send({ type: 'Pong', id: message.id });
         return;
       case 'SpawnSession':
-        return d.spawnSession(message, this).then((reply) => void this.send(reply));
+        return d.spawnSession(message, this);
       case 'ExecCommand':
-        return d.exec(message, this).then((reply) => void this.send(reply));
+        return d.exec(message, this);
       case 'Input':
         d.command(message.command).input(message.data);
         return;

@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import PQueue from 'p-queue';
 import {
   Capabilities, ConchError, ErrorCodes, parseEndpoint, type Attach, type Attached, type CommandStarted, type DaemonLimits,
-  type Detach, type ExecCommand, type SessionInfo, type SessionSpawned, type SignalName, type SpawnSession, type Welcome,
+  type DaemonMessage, type Detach, type ExecCommand, type SessionInfo, type SignalName, type SpawnSession, type Welcome,
 } from '@conch/protocol';
 import { CommandSession, ptyAvailable } from '@conch/process';
 import { Command } from './command.js';
@@ -100,7 +100,8 @@ export class Daemon {
     };
   }
 
-  async spawnSession(request: SpawnSession, connection: Connection): Promise<SessionSpawned> {
+  /** Creates a session and replies with SessionSpawned (after CommandStarted-like setup, for an interactive one). */
+  async spawnSession(request: SpawnSession, connection: Connection): Promise<void> {
     this.#refuseWhenStopping();
     if (this.#sessions.size >= this.limits.maxSessions) {
       throw new ConchError(ErrorCodes.LIMIT_EXCEEDED, `session limit of ${this.limits.maxSessions} reached`, { limit: 'maxSessions' });
@@ -117,18 +118,29 @@ export class Daemon {
     const session = new Session(`s${++this.#nextId}-${this.instanceId.slice(0, 4)}`, core, policy, (s) => this.#expireSession(s));
     this.#sessions.set(session.id, session);
     this.#hold(connection, session);
-    if (!request.interactive) return { type: 'SessionSpawned', id: request.id, session: session.id };
-    const started = await this.exec(
+    if (!request.interactive) {
+      connection.send({ type: 'SessionSpawned', id: request.id, session: session.id });
+      return;
+    }
+    await this.exec(
       { type: 'ExecCommand', id: request.id, session: session.id, argv: request.interactive.argv ?? [core.shell, '-l'], pty: request.interactive.pty, stdin: true },
       connection,
+      (started) => ({ type: 'SessionSpawned', id: request.id, session: session.id, command: started.command, pid: started.pid }),
     ).catch((err: unknown) => {
       this.#removeSession(session);
       throw err;
     });
-    return { type: 'SessionSpawned', id: request.id, session: session.id, command: started.command, pid: started.pid };
   }
 
-  async exec(request: ExecCommand, connection: Connection): Promise<CommandStarted> {
+  /**
+   * Starts a command and replies with `announce(started)`. The reply goes out before the
+   * subscription starts, so the client knows the command id before its first StreamOutput.
+   */
+  async exec(
+    request: ExecCommand,
+    connection: Connection,
+    announce: (started: CommandStarted) => DaemonMessage = (started) => started,
+  ): Promise<void> {
     this.#refuseWhenStopping();
     const session = this.#session(request.session);
     if (this.#running >= this.limits.maxProcesses) {
@@ -154,6 +166,7 @@ export class Daemon {
     session.commands.set(command.id, command);
     this.#commands.set(command.id, command);
     this.#hold(connection, session);
+    connection.send(announce({ type: 'CommandStarted', id: request.id, command: command.id, pid: execution.pid, stdinWindow: command.stdinWindow }));
     this.#subscribe(connection, command, { 1: 0, 2: 0 }, request.window ?? this.limits.defaultWindowBytes);
     this.log.debug('command started', { command: command.id, session: session.id, pid: execution.pid });
     void execution.done.then((result) => {
@@ -162,7 +175,6 @@ export class Daemon {
       const retention = setTimeout(() => this.#forgetCommand(command), this.config.exitRetentionMs ?? DEFAULT_EXIT_RETENTION_MS);
       retention.unref();
     });
-    return { type: 'CommandStarted', id: request.id, command: command.id, pid: execution.pid, stdinWindow: command.stdinWindow };
   }
 
   command(id: string): Command {

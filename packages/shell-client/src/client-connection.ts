@@ -1,0 +1,220 @@
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import {
+  ConchError, DEFAULT_MAX_FRAME_BYTES, ErrorCodes, FrameChannel, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, RemoteError,
+  validateDaemonMessage, type ClientMessage, type CommandExited, type DaemonMessage, type OutputFd, type Welcome,
+} from '@conch/protocol';
+import { UnavailableError } from './errors.js';
+import type { LogEvent } from './options.js';
+
+/** Resend Hello this often until a Welcome arrives: a virtio-serial guest drops bytes sent before it opened the port. */
+export const HELLO_RETRY_MS = 500;
+/** Room for the msgpack map around an Input payload. */
+const INPUT_FRAME_OVERHEAD = 512;
+
+/** Where a command's frames go. */
+export interface CommandRoute {
+  output(fd: OutputFd, offset: number, data: Uint8Array): void;
+  exited(message: CommandExited): void;
+  stdinCredit(bytes: number): void;
+  error(err: ConchError): void;
+  lost(why: string): void;
+}
+
+type Request = Exclude<ClientMessage, { type: 'Hello' | 'Input' | 'EndInput' | 'Credit' }>;
+type Reply = Extract<DaemonMessage, { id: number }>;
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+
+export interface ClientConnectionOptions {
+  readonly clientName: string;
+  readonly token?: string;
+  readonly connectTimeoutMs: number;
+  /** Ping this often; a connection silent for 3 intervals is declared dead. 0 disables. */
+  readonly keepaliveMs: number;
+  readonly log?: (event: LogEvent) => void;
+}
+
+interface ClientConnectionEvents {
+  close: [reason: string];
+}
+
+/**
+ * One handshaken connection to conchd: request/reply by id, command routing, keepalive.
+ * Knows nothing of sessions; VsockShellSession builds those on top.
+ */
+export class ClientConnection extends EventEmitter<ClientConnectionEvents> {
+  readonly welcome: Welcome;
+  readonly #channel: FrameChannel<DaemonMessage, ClientMessage>;
+  readonly #pending = new Map<number, { resolve: (m: Reply) => void; reject: (e: Error) => void }>();
+  readonly #routes = new Map<string, CommandRoute>();
+  readonly #log: ((event: LogEvent) => void) | undefined;
+  #nextId = 0;
+  #closed = false;
+  #heardAt = Date.now();
+  #keepalive: NodeJS.Timeout | undefined;
+
+  private constructor(channel: FrameChannel<DaemonMessage, ClientMessage>, welcome: Welcome, options: ClientConnectionOptions) {
+    super();
+    this.#channel = channel;
+    this.welcome = welcome;
+    this.#log = options.log;
+    channel.on('message', (m) => this.#onMessage(m));
+    channel.on('protocolError', (err, refs) => {
+      this.#log?.({ event: 'protocol error from daemon', code: err.code, message: err.message, fatal: refs.fatal });
+    });
+    channel.on('close', () => this.#onClose('the connection to the daemon closed'));
+    if (options.keepaliveMs > 0) {
+      this.#keepalive = setInterval(() => {
+        if (Date.now() - this.#heardAt > 3 * options.keepaliveMs) {
+          this.#log?.({ event: 'keepalive timeout', silentMs: Date.now() - this.#heardAt });
+          this.#onClose(`no reply from the daemon for ${Date.now() - this.#heardAt} ms (keepalive)`);
+          channel.destroy();
+          return;
+        }
+        this.request({ type: 'Ping' }).catch(() => {});
+      }, options.keepaliveMs);
+      this.#keepalive.unref();
+    }
+  }
+
+  /** Handshakes over an open transport. Rejects with UnavailableError (the stream is destroyed). */
+  static async handshake(stream: Duplex, options: ClientConnectionOptions, where: string): Promise<ClientConnection> {
+    const channel = new FrameChannel<DaemonMessage, ClientMessage>(stream, {
+      maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+      validate: validateDaemonMessage,
+    });
+    const nonce = Math.floor(Math.random() * 0xffffffff);
+    let retry: NodeJS.Timeout | undefined;
+    let deadline: NodeJS.Timeout | undefined;
+    try {
+      const welcome = await new Promise<Welcome>((resolve, reject) => {
+        const hello = () =>
+          channel.send({
+            type: 'Hello', minVersion: PROTOCOL_VERSION_MIN, maxVersion: PROTOCOL_VERSION_MAX, nonce,
+            maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, capabilities: [], client: options.clientName,
+            ...(options.token !== undefined ? { token: options.token } : {}),
+          });
+        channel.on('message', (m) => {
+          if (m.type === 'Welcome' && m.nonce === nonce) resolve(m);
+          else if (m.type === 'Error' && m.code === ErrorCodes.VERSION_MISMATCH) reject(new UnavailableError('version-mismatch', m.message));
+          else if (m.type === 'Error' && m.code === ErrorCodes.AUTH_FAILED) reject(new UnavailableError('auth-failed', m.message));
+          else if (m.type === 'Error' && m.code === ErrorCodes.PEER_REJECTED) reject(new UnavailableError('connect-refused', m.message));
+        });
+        channel.on('protocolError', (err, refs) => {
+          if (refs.fatal) reject(new UnavailableError('handshake-failed', `${where} does not speak the conch protocol: ${err.message}`));
+        });
+        channel.once('close', () => reject(new UnavailableError('handshake-failed', `${where} closed the connection during the handshake`)));
+        deadline = setTimeout(
+          () => reject(new UnavailableError('connect-timeout', `no handshake reply from ${where} within ${options.connectTimeoutMs} ms`)),
+          options.connectTimeoutMs,
+        );
+        hello();
+        retry = setInterval(hello, HELLO_RETRY_MS);
+      });
+      channel.removeAllListeners();
+      return new ClientConnection(channel, welcome, options);
+    } catch (err) {
+      channel.removeAllListeners();
+      channel.destroy();
+      throw err;
+    } finally {
+      clearInterval(retry);
+      clearTimeout(deadline);
+    }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Largest Input payload the daemon accepts per frame. */
+  get maxInputChunk(): number {
+    return this.welcome.limits.maxFrameBytes - INPUT_FRAME_OVERHEAD;
+  }
+
+  request<T extends Reply['type']>(message: WithoutId<Request>, expect?: T): Promise<Extract<Reply, { type: T }>> {
+    if (this.#closed) return Promise.reject(new UnavailableError('closed', 'the connection to the daemon is closed'));
+    const id = ++this.#nextId;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, {
+        resolve: (reply) => {
+          if (expect !== undefined && reply.type !== expect) {
+            reject(new ConchError(ErrorCodes.INVALID_MESSAGE, `expected ${expect} in reply to ${message.type}, got ${reply.type}`));
+          } else resolve(reply as Extract<Reply, { type: T }>);
+        },
+        reject,
+      });
+      this.#channel.send({ ...message, id } as ClientMessage);
+    });
+  }
+
+  /** Sends a message that has no reply (Input, EndInput, Credit). */
+  post(message: Extract<ClientMessage, { type: 'Input' | 'EndInput' | 'Credit' }>): void {
+    if (!this.#closed) this.#channel.send(message);
+  }
+
+  route(command: string, route: CommandRoute): void {
+    this.#routes.set(command, route);
+  }
+
+  unroute(command: string): void {
+    this.#routes.delete(command);
+  }
+
+  close(): void {
+    this.#channel.close();
+    this.#onClose('closed by the client');
+  }
+
+  #onMessage(message: DaemonMessage): void {
+    this.#heardAt = Date.now();
+    switch (message.type) {
+      case 'StreamOutput':
+        this.#routes.get(message.command)?.output(message.fd, message.offset, message.data);
+        return;
+      case 'CommandExited': {
+        const route = this.#routes.get(message.command);
+        this.#routes.delete(message.command);
+        route?.exited(message);
+        return;
+      }
+      case 'Credit':
+        if (message.fd === 0) this.#routes.get(message.command)?.stdinCredit(message.bytes);
+        return;
+      case 'Welcome':
+        return;
+      case 'Error': {
+        const err = new RemoteError(message.code, message.message, message.details ? { ...message.details } : undefined);
+        if (message.id !== undefined && this.#settle(message.id, err)) return;
+        if (message.command !== undefined) {
+          this.#routes.get(message.command)?.error(err);
+          return;
+        }
+        this.#log?.({ event: 'daemon error', code: message.code, message: message.message });
+        return;
+      }
+      default:
+        this.#settle(message.id, message);
+    }
+  }
+
+  #settle(id: number, outcome: Reply | Error): boolean {
+    const pending = this.#pending.get(id);
+    if (!pending) return false;
+    this.#pending.delete(id);
+    if (outcome instanceof Error) pending.reject(outcome);
+    else pending.resolve(outcome);
+    return true;
+  }
+
+  #onClose(why: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#keepalive);
+    for (const pending of this.#pending.values()) pending.reject(new UnavailableError('closed', why));
+    this.#pending.clear();
+    for (const route of this.#routes.values()) route.lost(why);
+    this.#routes.clear();
+    this.emit('close', why);
+  }
+}

@@ -1,0 +1,255 @@
+import { Readable } from 'node:stream';
+import { ConchError, ErrorCodes, type OutputFd, type SignalName } from '@conch/protocol';
+import type { CommandControl } from './command-control.js';
+import { AbortedError, WaitTimeoutError } from './errors.js';
+import type { CommandExit } from './exec-result.js';
+import { splitLines } from './split-lines.js';
+
+export interface OutputChunk {
+  readonly fd: OutputFd;
+  readonly data: Uint8Array;
+}
+
+export interface OutputLine {
+  readonly fd: OutputFd;
+  /** One line without its terminator (`\n` or `\r\n`). */
+  readonly line: string;
+}
+
+/**
+ * How output leaves the handle. Chosen by the first consumer and fixed from then on, because two
+ * consumers would each see half the bytes. Credit goes back to the producer only as a consumer
+ * takes bytes, so an unread handle holds at most one window per stream.
+ */
+type Mode = 'unset' | 'iterator' | 'streams' | 'buffer' | 'discard';
+
+/**
+ * A running command. Output arrives in order through exactly one of: the async iterator
+ * (`for await (const {fd, data} of handle)`), `lines()`, or the `stdout`/`stderr` Readables.
+ * `wait()` resolves after all output has been handed over, with the exit.
+ */
+export class CommandHandle implements AsyncIterable<OutputChunk> {
+  /** The daemon's command id (or a local one). */
+  readonly id: string;
+  readonly pid: number;
+  readonly #control: CommandControl;
+  readonly #pty: boolean;
+  #mode: Mode = 'unset';
+  readonly #queue: OutputChunk[] = [];
+  #wake: (() => void) | undefined;
+  #streams: Record<OutputFd, Readable> | undefined;
+  /** Bytes pushed into a Readable that it has not asked for yet: credited on its next read. */
+  readonly #owed: Record<OutputFd, number> = { 1: 0, 2: 0 };
+  readonly #buffers: Record<OutputFd, Buffer[]> = { 1: [], 2: [] };
+  #exit: CommandExit | undefined;
+  #failure: Error | undefined;
+  readonly #settled: Promise<CommandExit>;
+  #resolve!: (exit: CommandExit) => void;
+  #reject!: (err: Error) => void;
+
+  constructor(id: string, pid: number, control: CommandControl, pty = false) {
+    this.id = id;
+    this.pid = pid;
+    this.#control = control;
+    this.#pty = pty;
+    this.#settled = new Promise<CommandExit>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    // wait() is how failures are normally observed; without this, a handle nobody waits on
+    // would crash the process with an unhandled rejection.
+    this.#settled.catch(() => {});
+  }
+
+  get pty(): boolean {
+    return this.#pty;
+  }
+
+  /** The exit, once known. */
+  get exit(): CommandExit | undefined {
+    return this.#exit;
+  }
+
+  // ------------------------------------------------------------------ fed by the backend
+
+  /** @internal Output, in order. */
+  push(fd: OutputFd, data: Uint8Array): void {
+    if (this.#exit || this.#failure || data.length === 0) return;
+    switch (this.#mode) {
+      case 'unset':
+      case 'iterator':
+        this.#queue.push({ fd, data });
+        this.#wake?.();
+        return;
+      case 'streams':
+        this.#toStream(fd, data);
+        return;
+      case 'buffer':
+        this.#buffers[fd].push(Buffer.from(data.buffer, data.byteOffset, data.length));
+        this.#control.consumed(fd, data.length);
+        return;
+      case 'discard':
+        this.#control.consumed(fd, data.length);
+        return;
+    }
+  }
+
+  /** @internal Called after the last push. */
+  finish(exit: CommandExit): void {
+    if (this.#exit || this.#failure) return;
+    this.#exit = exit;
+    if (this.#streams) for (const s of Object.values(this.#streams)) s.push(null);
+    this.#wake?.();
+    this.#resolve(exit);
+  }
+
+  /** @internal The command's fate is unknown (connection lost) or it could not be followed. */
+  fail(err: Error): void {
+    if (this.#exit || this.#failure) return;
+    this.#failure = err;
+    if (this.#streams) for (const s of Object.values(this.#streams)) s.destroy(err);
+    this.#wake?.();
+    this.#reject(err);
+  }
+
+  // ------------------------------------------------------------------ consumers
+
+  async *[Symbol.asyncIterator](): AsyncIterator<OutputChunk> {
+    this.#choose('iterator');
+    for (;;) {
+      const chunk = this.#queue.shift();
+      if (chunk) {
+        this.#control.consumed(chunk.fd, chunk.data.length);
+        yield chunk;
+        continue;
+      }
+      if (this.#failure) throw this.#failure;
+      if (this.#exit) return;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+      this.#wake = undefined;
+    }
+  }
+
+  /** Lines of both streams, split on `\n` with `\r\n` treated as one terminator, decoded as UTF-8. */
+  lines(): AsyncIterable<OutputLine> {
+    return splitLines(this);
+  }
+
+  /** The command's stdout as a Readable (on a PTY: the terminal). */
+  get stdout(): Readable {
+    return this.#readables()[1];
+  }
+
+  /** The command's stderr as a Readable (empty on a PTY). */
+  get stderr(): Readable {
+    return this.#readables()[2];
+  }
+
+  /** @internal Collect everything into buffers (exec). */
+  collect(): () => Record<OutputFd, Buffer> {
+    this.#choose('buffer');
+    return () => ({ 1: Buffer.concat(this.#buffers[1]), 2: Buffer.concat(this.#buffers[2]) });
+  }
+
+  // ------------------------------------------------------------------ control
+
+  /** Writes to stdin; resolves when the daemon has room for more (stdin credit). */
+  write(data: string | Uint8Array): Promise<void> {
+    return this.#control.write(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+  }
+
+  /** Closes stdin (on a PTY: sends the EOF character). */
+  end(): Promise<void> {
+    return this.#control.end();
+  }
+
+  /** Sends one signal to the command's process group. */
+  signal(signal: SignalName): Promise<void> {
+    return this.#control.signal(signal);
+  }
+
+  /** `signal` (default SIGTERM) to the whole process group, then SIGKILL after the grace period. */
+  kill(signal: SignalName = 'SIGTERM', graceMs?: number): Promise<void> {
+    return this.#control.kill(signal, graceMs);
+  }
+
+  resize(cols: number, rows: number): Promise<void> {
+    if (!this.#pty) return Promise.reject(new ConchError(ErrorCodes.INVALID_STATE, `${this.id} has no terminal to resize`));
+    return this.#control.resize(cols, rows);
+  }
+
+  /** Stops following the command without killing it; see ShellSession.attach. */
+  detach(): Promise<void> {
+    return this.#control.detach();
+  }
+
+  /**
+   * Resolves with the exit after every output byte was handed over. If nothing consumes the
+   * output, it is discarded so the command cannot stall on a full window.
+   * @param options.timeoutMs stop waiting (WAIT_TIMEOUT) without killing the command.
+   */
+  wait(options: { timeoutMs?: number } = {}): Promise<CommandExit> {
+    // A consumer attached in the same tick (Promise.all([h.wait(), read(h)])) still wins.
+    setImmediate(() => {
+      if (this.#mode === 'unset') this.#choose('discard');
+    });
+    if (options.timeoutMs === undefined) return this.#settled;
+    const ms = options.timeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([
+      this.#settled,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new WaitTimeoutError(ms)), ms))),
+    ]).finally(() => clearTimeout(timer));
+  }
+
+  /** @internal Kill on abort and reject wait() with ABORTED. */
+  abortOn(signal: AbortSignal | undefined, graceMs: number | undefined): void {
+    if (!signal) return;
+    const onAbort = () => {
+      void this.kill('SIGTERM', graceMs).catch(() => {});
+      this.fail(new AbortedError(signal.reason));
+    };
+    if (signal.aborted) onAbort();
+    else {
+      signal.addEventListener('abort', onAbort, { once: true });
+      void this.#settled.finally(() => signal.removeEventListener('abort', onAbort)).catch(() => {});
+    }
+  }
+
+  #choose(mode: Exclude<Mode, 'unset'>): void {
+    if (this.#mode === mode) return;
+    if (this.#mode !== 'unset') {
+      throw new ConchError(ErrorCodes.INVALID_STATE, `output of ${this.id} is already consumed through ${this.#mode}; use one consumer`);
+    }
+    this.#mode = mode;
+    const early = this.#queue.splice(0);
+    if (mode === 'iterator') {
+      this.#queue.push(...early);
+      return;
+    }
+    for (const chunk of early) this.push(chunk.fd, chunk.data);
+  }
+
+  #readables(): Record<OutputFd, Readable> {
+    if (this.#streams) return this.#streams;
+    if (this.#mode !== 'unset') this.#choose('streams');
+    const make = (fd: OutputFd) =>
+      new Readable({
+        read: () => {
+          const owed = this.#owed[fd];
+          this.#owed[fd] = 0;
+          if (owed > 0) this.#control.consumed(fd, owed);
+        },
+      });
+    this.#streams = { 1: make(1), 2: make(2) };
+    this.#choose('streams');
+    if (this.#exit) for (const s of Object.values(this.#streams)) s.push(null);
+    return this.#streams;
+  }
+
+  #toStream(fd: OutputFd, data: Uint8Array): void {
+    const stream = this.#streams![fd];
+    if (stream.push(Buffer.from(data.buffer, data.byteOffset, data.length))) this.#control.consumed(fd, data.length);
+    else this.#owed[fd] += data.length;
+  }
+}

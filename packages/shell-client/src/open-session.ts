@@ -1,0 +1,17 @@
+import { LocalProcessShellSession } from './local-process-shell-session.js';
+import type { ShellSession } from './shell-session.js';
+import { VsockShellSession, type VsockSessionOptions } from './vsock-shell-session.js';
+
+/**
+ * The session for an endpoint URI, connected. `local` is the only way to get a
+ * LocalProcessShellSession: an unreachable daemon yields an unavailable session, never a local one.
+ * @param endpoint defaults to $CONCH_ENDPOINT
+ */
+export async function openShellSession(
+  endpoint: string | undefined = process.env.CONCH_ENDPOINT,
+  options: VsockSessionOptions = {},
+): Promise<ShellSession> {
+  const session = endpoint === 'local' ? new LocalProcessShellSession(options) : new VsockShellSession(endpoint, options);
+  await session.connect();
+  return session;
+}

@@ -1,0 +1,20 @@
+import type { Endpoint } from '@conch/protocol';
+import type { Duplex } from 'node:stream';
+import { UnavailableError } from '../errors.js';
+import { connectHybridVsock } from './hybrid-vsock.js';
+import type { TransportOptions } from './transport.js';
+import { connectUnix } from './unix.js';
+
+export async function openTransport(endpoint: Endpoint, options: TransportOptions): Promise<Duplex> {
+  switch (endpoint.kind) {
+    case 'unix':
+      return connectUnix(endpoint.path, options);
+    case 'hybrid-vsock':
+      return connectHybridVsock(endpoint.path, endpoint.port, options);
+    case 'vsock':
+    case 'virtio-serial':
+    case 'stdio':
+    case 'local':
+      throw new UnavailableError('not-configured', `a VsockShellSession cannot connect to a ${endpoint.kind} endpoint`);
+  }
+}

@@ -1,0 +1,36 @@
+import { ConchError, ErrorCodes, isSignalName } from '@conch/protocol';
+import type { ExecOptions } from './options.js';
+import type { CommandLine } from './shell-session.js';
+
+function invalid(message: string): never {
+  throw new ConchError(ErrorCodes.INVALID_ARGUMENT, message);
+}
+
+const positiveInt = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/** Checks an SDK call's arguments where they enter, so nothing half-valid reaches a backend. */
+export function validateCommand(command: CommandLine, options: ExecOptions): void {
+  if (typeof command === 'string') {
+    if (command.trim() === '') invalid('command must not be empty');
+  } else if (!Array.isArray(command) || command.length === 0 || !command.every((a) => typeof a === 'string')) {
+    invalid('argv must be a non-empty array of strings');
+  } else if (command.some((a) => a.includes('\0'))) {
+    invalid('argv must not contain NUL bytes');
+  }
+  for (const key of ['timeoutMs', 'killGraceMs', 'waitTimeoutMs', 'maxOutputBytes', 'uid', 'gid'] as const) {
+    if (options[key] !== undefined && !positiveInt(options[key])) invalid(`${key} must be a non-negative integer`);
+  }
+  if (options.pty && !(positiveInt(options.pty.cols) && positiveInt(options.pty.rows) && options.pty.cols > 0 && options.pty.rows > 0)) {
+    invalid('pty needs positive integer cols and rows');
+  }
+  for (const [k, v] of Object.entries(options.env ?? {})) {
+    if (typeof v !== 'string' || k === '' || k.includes('=') || k.includes('\0') || v.includes('\0')) invalid(`invalid env entry ${JSON.stringify(k)}`);
+  }
+  if (options.encoding !== undefined && options.encoding !== 'utf8' && options.encoding !== 'buffer') {
+    invalid(`encoding must be 'utf8' or 'buffer'`);
+  }
+}
+
+export function validateSignal(signal: string): void {
+  if (!isSignalName(signal)) invalid(`unknown signal ${JSON.stringify(signal)}`);
+}
