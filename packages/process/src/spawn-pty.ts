@@ -1,14 +1,108 @@
-import { ConchError, ErrorCodes } from '@conch/protocol';
-import type { ProcessSpec, SpawnedProcess } from './spawned-process.js';
+import { Writable } from 'node:stream';
+import { ConchError, ErrorCodes, normalizeSignal } from '@conch/protocol';
+import { checkCwd } from './check-cwd.js';
+import { loadPtyBinding } from './node-pty-binding.js';
+import { PtyMaster } from './pty-master.js';
+import { resolveExecutable } from './resolve-executable.js';
+import { spawnError } from './spawn-error.js';
+import type { ProcessExit, ProcessSpec, SpawnedProcess } from './spawned-process.js';
 
-/**
- * PTY commands arrive with the PTY work (node-pty, zero tail loss). Until then a PTY request
- * gets the typed error a daemon without node-pty gives.
- */
-export async function spawnPty(spec: ProcessSpec): Promise<SpawnedProcess> {
-  throw new ConchError(ErrorCodes.PTY_UNAVAILABLE, `PTY support is not available (requested for ${JSON.stringify(spec.argv[0])})`);
+const DEFAULT_TERM = 'xterm-256color';
+const DEFAULT_SIZE = { cols: 80, rows: 24 };
+
+/** Whether PTY commands can run here: node-pty's addon loaded. */
+export function ptyAvailable(): boolean {
+  return !(loadPtyBinding() instanceof Error);
 }
 
-export function ptyAvailable(): boolean {
-  return false;
+/**
+ * Starts a process on a new pseudo-terminal (forkpty: the process leads a new session and
+ * process group, with the terminal as its controlling tty). Its output, stdout and stderr
+ * together, is `stdout`; it ends only after every byte written to the terminal was read.
+ *
+ * Without `spec.stdin` the terminal gets the EOF character at once, so a program reading its
+ * input sees end of input, as it would from /dev/null on a pipe.
+ * Rejects with PTY_UNAVAILABLE when node-pty cannot be loaded, SPAWN_FAILED or PERMISSION_DENIED
+ * when the command cannot start.
+ */
+export async function spawnPty(spec: ProcessSpec): Promise<SpawnedProcess> {
+  const loaded = loadPtyBinding();
+  if (loaded instanceof Error) {
+    throw new ConchError(ErrorCodes.PTY_UNAVAILABLE, `PTY support is not available: ${loaded.message}`, { reason: loaded.message }, { cause: loaded });
+  }
+  const { binding, helperPath } = loaded;
+  const [file, ...args] = spec.argv;
+  if (file === undefined) throw new TypeError('argv must not be empty');
+  checkCwd(spec.cwd);
+  try {
+    resolveExecutable(file, spec.env);
+  } catch (err) {
+    throw spawnError(err as NodeJS.ErrnoException, file, spec.cwd);
+  }
+  const { uid, gid } = credentials(spec, file);
+  const size = spec.pty ?? DEFAULT_SIZE;
+  const env = { ...spec.env, TERM: spec.pty?.term ?? DEFAULT_TERM };
+
+  let onExit!: (exit: ProcessExit) => void;
+  const exited = new Promise<ProcessExit>((resolve) => (onExit = resolve));
+  let forked: { fd: number; pid: number };
+  try {
+    forked = binding.fork(
+      file, args, Object.entries(env).map(([k, v]) => `${k}=${v}`), spec.cwd, size.cols, size.rows,
+      uid, gid, true, helperPath,
+      (exitCode, signal) => onExit(signal ? { exitCode: null, signal: normalizeSignal(signal) ?? 'SIGKILL' } : { exitCode, signal: null }),
+    );
+  } catch (err) {
+    // forkpty itself failed: no pty left (kernel.pty.max) or no process slots.
+    throw new ConchError(ErrorCodes.SPAWN_FAILED, `cannot start ${JSON.stringify(file)} on a terminal: ${(err as Error).message}`, { file, cwd: spec.cwd }, { cause: err });
+  }
+
+  const master = new PtyMaster(forked.fd);
+  const stdin = spec.stdin
+    ? new Writable({
+        write: (chunk: Buffer, _encoding, done) => master.write(chunk, done),
+        final: (done) => master.endInput(() => done()),
+      })
+    : null;
+  // Input written after the process has gone has nowhere to go; that is not a daemon error.
+  stdin?.on('error', () => {});
+  if (!stdin) master.endInput();
+
+  return {
+    pid: forked.pid,
+    pty: true,
+    stdout: master.output,
+    stderr: null,
+    stdin,
+    exited,
+    // Through stdin.end(), so the EOF character follows any input still queued.
+    endInput: () => stdin?.end(),
+    resize: (cols, rows) => {
+      if (!validSize(cols) || !validSize(rows)) throw new RangeError(`invalid terminal size ${cols}x${rows}`);
+      master.resize(cols, rows, (fd, c, r) => binding.resize(fd, c, r));
+    },
+    abandonOutput: () => master.close(),
+  };
+}
+
+function validSize(n: number): boolean {
+  return Number.isInteger(n) && n > 0 && n <= 0xffff;
+}
+
+/**
+ * node-pty's fork switches user only when given both ids (setgid, then setuid), so fill in the
+ * current one for the id not asked for, as spawn() leaves it unchanged.
+ * LIMIT: unlike libuv's spawn it does not call setgroups(0), so the child keeps the daemon's
+ * supplementary groups (root's, normally just gid 0); that is node-pty 1.1.0's forkpty child.
+ * Without root, a switch is refused here, with the error spawn() would give.
+ */
+function credentials(spec: ProcessSpec, file: string): { uid: number; gid: number } {
+  if (spec.uid === undefined && spec.gid === undefined) return { uid: -1, gid: -1 };
+  const uid = spec.uid ?? process.getuid?.() ?? -1;
+  const gid = spec.gid ?? process.getgid?.() ?? -1;
+  const root = process.getuid?.() === 0;
+  if (!root && (uid !== process.getuid?.() || gid !== process.getgid?.())) {
+    throw spawnError(Object.assign(new Error('EPERM'), { code: 'EPERM' }), file, spec.cwd);
+  }
+  return { uid, gid };
 }
