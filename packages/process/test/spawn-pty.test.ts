@@ -145,6 +145,23 @@ describe('spawnPty', () => {
     expect(groupAlive(p.pid)).toBe(true);
   });
 
+  it('applies backpressure: while output is paused the producer blocks in the kernel', async () => {
+    const p = await start(spec(['sh', '-c', 'head -c 4000000 /dev/zero | tr "\\0" a']));
+    p.stdout.pause();
+    let exited = false;
+    void p.exited.then(() => (exited = true));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(exited).toBe(false);
+    // What we hold is bounded: our buffer plus one read, not the producer's 4 MB.
+    expect(p.stdout.readableLength).toBeLessThanOrEqual(128 * 1024);
+    let n = 0;
+    p.stdout.on('data', (c: Buffer) => (n += c.length));
+    p.stdout.resume();
+    await new Promise((resolve) => p.stdout.once('end', resolve));
+    expect(n).toBe(4_000_000);
+    expect(await p.exited).toMatchObject({ exitCode: 0 });
+  });
+
   it('rejects a missing executable, an unexecutable file and a missing cwd with SPAWN_FAILED', async () => {
     await expect(spawnPty(spec(['/nonexistent/prog']))).rejects.toMatchObject({ code: 'SPAWN_FAILED', details: { errno: 'ENOENT' } });
     await expect(spawnPty(spec(['no-such-command-conch']))).rejects.toMatchObject({ code: 'SPAWN_FAILED' });
