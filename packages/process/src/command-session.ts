@@ -28,6 +28,7 @@ export interface CommandRequest extends ExecutionOptions {
   readonly argv?: readonly string[];
   readonly cwd?: string;
   readonly env?: Readonly<Record<string, string>>;
+  /** Open stdin for writing. @default true with a PTY (a terminal takes input), false otherwise */
   readonly stdin?: boolean;
   readonly pty?: PtyOptions;
   readonly uid?: number;
@@ -72,7 +73,7 @@ export class CommandSession {
     else if (request.argv !== undefined && request.argv.length > 0) argv = request.argv;
     else throw new ConchError(ErrorCodes.INVALID_ARGUMENT, 'a command needs either a shell string or a non-empty argv');
     const spec: ProcessSpec = {
-      argv, cwd, env, stdin: request.stdin ?? false,
+      argv, cwd, env, stdin: request.stdin ?? Boolean(request.pty),
       ...(request.pty ? { pty: request.pty } : {}),
       ...(request.uid ?? this.uid) !== undefined ? { uid: request.uid ?? this.uid } : {},
       ...(request.gid ?? this.gid) !== undefined ? { gid: request.gid ?? this.gid } : {},

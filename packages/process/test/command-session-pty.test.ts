@@ -54,10 +54,17 @@ describe('CommandSession with a PTY', () => {
   it('forwards stdin to a terminal command and ends it with the EOF character', async () => {
     const session = new CommandSession();
     const chunks: Buffer[] = [];
-    const execution = await session.start({ argv: ['sh', '-c', 'read line; echo "got $line"'], pty, stdin: true }, (_fd, d) => chunks.push(d));
+    // stdin defaults to open on a terminal, as the daemon's ExecCommand does.
+    const execution = await session.start({ argv: ['sh', '-c', 'read line; echo "got $line"'], pty }, (_fd, d) => chunks.push(d));
     execution.process.stdin!.write('hi\n');
     execution.process.endInput();
     expect(await execution.done).toMatchObject({ exitCode: 0 });
     expect(Buffer.concat(chunks).toString()).toBe('hi\r\ngot hi\r\n');
+  });
+
+  it('with stdin: false, a terminal reader sees end of input at once', async () => {
+    const session = new CommandSession();
+    const r = await run(session, { argv: ['sh', '-c', 'cat; echo "eof $?"'], pty, stdin: false });
+    expect(r).toMatchObject({ exitCode: 0, stdout: 'eof 0\r\n' });
   });
 });
