@@ -5,7 +5,11 @@
  *
  * Usage: `await measureTailLoss((command) => runOnSomeBackendWithPty(command))`, where the
  * callback runs the shell string on a PTY and resolves with everything it printed once the
- * command has exited.
+ * command has exited. Against a ShellSession, for example:
+ *
+ *   const results = await measureTailLoss(async (command) =>
+ *     (await session.exec(command, { pty: { cols: 80, rows: 24 }, encoding: 'buffer' })).stdout);
+ *   for (const r of results) expect(r).toMatchObject({ short: 0, mismatched: 0 });
  */
 
 /** The sizes DESIGN.md §3.3 measured: node-pty loses tails from 16 KiB up. */
