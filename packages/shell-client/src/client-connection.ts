@@ -132,7 +132,16 @@ export class ClientConnection extends EventEmitter<ClientConnectionEvents> {
     return this.welcome.limits.maxFrameBytes - INPUT_FRAME_OVERHEAD;
   }
 
-  request<T extends Reply['type']>(message: WithoutId<Request>, expect?: T): Promise<Extract<Reply, { type: T }>> {
+  /**
+   * Sends a request and resolves with its reply. `onReply` runs synchronously as the reply is
+   * decoded: frames that follow it in the same read (a command's first output) are dispatched
+   * before any promise continuation could run, so routes must be set up there.
+   */
+  request<T extends Reply['type']>(
+    message: WithoutId<Request>,
+    expect?: T,
+    onReply?: (reply: Extract<Reply, { type: T }>) => void,
+  ): Promise<Extract<Reply, { type: T }>> {
     if (this.#closed) return Promise.reject(new UnavailableError('closed', 'the connection to the daemon is closed'));
     const id = ++this.#nextId;
     return new Promise((resolve, reject) => {
@@ -140,7 +149,10 @@ export class ClientConnection extends EventEmitter<ClientConnectionEvents> {
         resolve: (reply) => {
           if (expect !== undefined && reply.type !== expect) {
             reject(new ConchError(ErrorCodes.INVALID_MESSAGE, `expected ${expect} in reply to ${message.type}, got ${reply.type}`));
-          } else resolve(reply as Extract<Reply, { type: T }>);
+          } else {
+            onReply?.(reply as Extract<Reply, { type: T }>);
+            resolve(reply as Extract<Reply, { type: T }>);
+          }
         },
         reject,
       });

@@ -24,6 +24,17 @@ export interface OutputLine {
 type Mode = 'unset' | 'iterator' | 'streams' | 'buffer' | 'discard';
 
 /**
+ * Output held for a consumer that has not attached yet while someone waits for the exit. Past
+ * this, the output is dropped rather than let an unread command stall on its window forever.
+ */
+export const UNCONSUMED_LIMIT_BYTES = 8 << 20;
+
+interface QueuedChunk extends OutputChunk {
+  /** Credit already went back for it (queued while a wait() was pending). */
+  readonly credited: boolean;
+}
+
+/**
  * A running command. Output arrives in order through exactly one of: the async iterator
  * (`for await (const {fd, data} of handle)`), `lines()`, or the `stdout`/`stderr` Readables.
  * `wait()` resolves after all output has been handed over, with the exit.
@@ -35,7 +46,9 @@ export class CommandHandle implements AsyncIterable<OutputChunk> {
   readonly #control: CommandControl;
   readonly #pty: boolean;
   #mode: Mode = 'unset';
-  readonly #queue: OutputChunk[] = [];
+  readonly #queue: QueuedChunk[] = [];
+  #queuedBytes = 0;
+  #waited = false;
   #wake: (() => void) | undefined;
   #streams: Record<OutputFd, Readable> | undefined;
   /** Bytes pushed into a Readable that it has not asked for yet: credited on its next read. */
@@ -75,10 +88,27 @@ export class CommandHandle implements AsyncIterable<OutputChunk> {
   /** @internal Output, in order. */
   push(fd: OutputFd, data: Uint8Array): void {
     if (this.#exit || this.#failure || data.length === 0) return;
+    this.#deliver(fd, data);
+  }
+
+  /** Routes a chunk to the current consumer; also replays chunks queued before it attached. */
+  #deliver(fd: OutputFd, data: Uint8Array): void {
     switch (this.#mode) {
       case 'unset':
+        // Nobody reads yet. Once someone waits, keep the command flowing: hold a bounded amount
+        // for a consumer that may still attach, and drop the rest.
+        if (this.#waited) {
+          this.#control.consumed(fd, data.length);
+          if (this.#queuedBytes + data.length > UNCONSUMED_LIMIT_BYTES) {
+            this.#choose('discard');
+            return;
+          }
+        }
+        this.#queue.push({ fd, data, credited: this.#waited });
+        this.#queuedBytes += data.length;
+        return;
       case 'iterator':
-        this.#queue.push({ fd, data });
+        this.#queue.push({ fd, data, credited: false });
         this.#wake?.();
         return;
       case 'streams':
@@ -119,8 +149,8 @@ export class CommandHandle implements AsyncIterable<OutputChunk> {
     for (;;) {
       const chunk = this.#queue.shift();
       if (chunk) {
-        this.#control.consumed(chunk.fd, chunk.data.length);
-        yield chunk;
+        if (!chunk.credited) this.#control.consumed(chunk.fd, chunk.data.length);
+        yield { fd: chunk.fd, data: chunk.data };
         continue;
       }
       if (this.#failure) throw this.#failure;
@@ -184,15 +214,17 @@ export class CommandHandle implements AsyncIterable<OutputChunk> {
   }
 
   /**
-   * Resolves with the exit after every output byte was handed over. If nothing consumes the
-   * output, it is discarded so the command cannot stall on a full window.
+   * Resolves with the exit after every output byte was handed over. While nothing consumes the
+   * output, up to UNCONSUMED_LIMIT_BYTES are kept for a consumer that attaches later and the
+   * rest is dropped, so that an unread command cannot stall on a full window.
    * @param options.timeoutMs stop waiting (WAIT_TIMEOUT) without killing the command.
    */
   wait(options: { timeoutMs?: number } = {}): Promise<CommandExit> {
-    // A consumer attached in the same tick (Promise.all([h.wait(), read(h)])) still wins.
-    setImmediate(() => {
-      if (this.#mode === 'unset') this.#choose('discard');
-    });
+    if (!this.#waited && this.#mode === 'unset') {
+      this.#waited = true;
+      this.#queuedBytes = 0;
+      for (const chunk of this.#queue.splice(0)) this.#deliver(chunk.fd, chunk.data);
+    }
     if (options.timeoutMs === undefined) return this.#settled;
     const ms = options.timeoutMs;
     let timer: NodeJS.Timeout | undefined;
@@ -223,11 +255,21 @@ export class CommandHandle implements AsyncIterable<OutputChunk> {
     }
     this.#mode = mode;
     const early = this.#queue.splice(0);
+    this.#queuedBytes = 0;
     if (mode === 'iterator') {
       this.#queue.push(...early);
       return;
     }
-    for (const chunk of early) this.push(chunk.fd, chunk.data);
+    for (const chunk of early) {
+      if (chunk.credited) this.#deliverCredited(chunk);
+      else this.#deliver(chunk.fd, chunk.data);
+    }
+  }
+
+  /** Hands over a chunk whose credit already went back, without crediting it twice. */
+  #deliverCredited(chunk: QueuedChunk): void {
+    if (this.#mode === 'buffer') this.#buffers[chunk.fd].push(Buffer.from(chunk.data.buffer, chunk.data.byteOffset, chunk.data.length));
+    else if (this.#mode === 'streams') this.#streams![chunk.fd].push(Buffer.from(chunk.data.buffer, chunk.data.byteOffset, chunk.data.length));
   }
 
   #readables(): Record<OutputFd, Readable> {

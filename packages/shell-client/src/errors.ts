@@ -5,10 +5,13 @@ import type { ExecResult } from './exec-result.js';
 /** The sidecar cannot be used. Nothing was run, on the guest or on the host. */
 export class UnavailableError extends ConchError {
   readonly reason: UnavailableReason;
-  constructor(reason: UnavailableReason, message: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.UNAVAILABLE, `conch daemon unavailable (${reason}): ${message}`, { reason }, options);
+  /** The message without the "unavailable (reason)" prefix, as SessionStatus carries it. */
+  readonly detail: string;
+  constructor(reason: UnavailableReason, detail: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.UNAVAILABLE, `daemon unavailable (${reason}): ${detail}`, { reason }, options);
     this.name = 'UnavailableError';
     this.reason = reason;
+    this.detail = detail;
   }
 }
 

@@ -93,7 +93,8 @@ export class VsockShellSession implements ShellSession {
   async spawn(command: CommandLine, options: SpawnOptions = {}): Promise<CommandHandle> {
     validateCommand(command, options);
     const connection = await this.#ready();
-    const started = await connection.request(
+    let handle: CommandHandle | undefined;
+    await connection.request(
       {
         type: 'ExecCommand', session: this.#session!,
         ...(typeof command === 'string' ? { command } : { argv: command }),
@@ -104,8 +105,11 @@ export class VsockShellSession implements ShellSession {
         }),
       },
       'CommandStarted',
+      (started) => {
+        handle = this.#follow(connection, started.command, started.pid, started.stdinWindow, Boolean(options.pty), options.killGraceMs);
+      },
     );
-    const handle = this.#follow(connection, started.command, started.pid, started.stdinWindow, Boolean(options.pty), options.killGraceMs);
+    if (!handle) throw new ConchError(ErrorCodes.INTERNAL, 'CommandStarted arrived without a handle');
     handle.abortOn(options.signal, options.killGraceMs);
     return handle;
   }
@@ -168,8 +172,8 @@ export class VsockShellSession implements ShellSession {
     } catch (err) {
       const unavailable = err instanceof UnavailableError ? err : new UnavailableError('handshake-failed', (err as Error).message, { cause: err });
       this.#connection?.close();
-      this.#status = { state: 'unavailable', endpoint: this.endpoint, reason: unavailable.reason, message: unavailable.message };
-      log?.({ event: 'unavailable', reason: unavailable.reason, message: unavailable.message });
+      this.#status = { state: 'unavailable', endpoint: this.endpoint, reason: unavailable.reason, message: unavailable.detail };
+      log?.({ event: 'unavailable', reason: unavailable.reason, message: unavailable.detail });
     }
     return this.#status;
   }

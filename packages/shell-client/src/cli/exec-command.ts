@@ -1,0 +1,80 @@
+import { finished } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+import { signalNumber, type SignalName } from '@conch/protocol';
+import type { CommandHandle } from '../command-handle.js';
+import type { SpawnOptions } from '../options.js';
+import { exitStatusOf } from './exit-codes.js';
+import { openFromOptions, parseSeconds, usageError, type GlobalOptions } from './global-options.js';
+
+/** Signals to conch itself that are passed on to the remote command, as ssh does. */
+const FORWARDED: readonly SignalName[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
+
+/**
+ * `conch exec [-i] [--pty] [--cwd D] [--env K=V]… [--timeout S] -- CMD [ARGS…]`. Streams the
+ * command's stdout and stderr to ours and returns its exit status (128+signal when killed).
+ */
+export async function execCommand(args: string[], global: GlobalOptions): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      stdin: { type: 'boolean', short: 'i' },
+      pty: { type: 'boolean', short: 't' },
+      cwd: { type: 'string' },
+      env: { type: 'string', multiple: true },
+      timeout: { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (positionals.length === 0) throw usageError('exec needs a command: conch exec [options] -- CMD [ARGS…]');
+  const env: Record<string, string> = {};
+  for (const pair of values.env ?? []) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw usageError(`--env expects K=V, got ${JSON.stringify(pair)}`);
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  const options: SpawnOptions = {
+    stdin: Boolean(values.stdin),
+    ...(values.cwd !== undefined ? { cwd: values.cwd } : {}),
+    ...(values.env ? { env } : {}),
+    ...(values.timeout !== undefined ? { timeoutMs: parseSeconds(values.timeout, '--timeout') } : {}),
+    ...(values.pty ? { pty: { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24, term: process.env.TERM || 'xterm-256color' } } : {}),
+  };
+  const session = await openFromOptions(global);
+  try {
+    const handle = await session.spawn(positionals, options);
+    const forward = FORWARDED.map((signal) => {
+      let received = 0;
+      // The first signal goes to the command; a second one means the user wants out now, even
+      // if the daemon or the command is not answering.
+      const listener = () => {
+        if (++received > 1) process.exit(128 + signalNumber(signal));
+        void handle.signal(signal).catch(() => process.exit(128 + signalNumber(signal)));
+      };
+      process.on(signal, listener);
+      return () => process.off(signal, listener);
+    });
+    const stdinDone = values.stdin ? pumpStdin(handle) : undefined;
+    // Our stdout/stderr may be slow pipes: Readables give the command exactly that backpressure.
+    handle.stdout.pipe(process.stdout, { end: false });
+    handle.stderr.pipe(process.stderr, { end: false });
+    const exit = await handle.wait();
+    await Promise.all([finished(handle.stdout), finished(handle.stderr)]);
+    for (const off of forward) off();
+    // The command is gone; a stdin still open (a terminal, say) must not keep conch alive.
+    if (stdinDone) process.stdin.destroy();
+    return exitStatusOf(exit);
+  } finally {
+    await session.close();
+  }
+}
+
+/** Forwards our stdin, honouring the daemon's stdin credit; EOF becomes end(). */
+async function pumpStdin(handle: CommandHandle): Promise<void> {
+  try {
+    for await (const chunk of process.stdin) await handle.write(chunk as Buffer);
+    await handle.end();
+  } catch {
+    // The command exited or closed its stdin; what we had left to send has nowhere to go.
+  }
+}

@@ -1,0 +1,6 @@
+import { LocalProcessShellSession } from '@conch/shell-client';
+import { defineConformanceSuite } from './suite.js';
+
+defineConformanceSuite('LocalProcessShellSession', async () => ({
+  open: async () => new LocalProcessShellSession(),
+}));

@@ -1,0 +1,222 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCodes, type ShellSession } from '@conch/shell-client';
+
+/** How a backend under test is brought up and torn down. */
+export interface ConformanceTarget {
+  /** A fresh, connected session. Each test gets its own. */
+  open(): Promise<ShellSession>;
+  /** Called once after all tests. */
+  teardown?(): Promise<void>;
+}
+
+/** State of a pid as seen by the system that ran it: undefined when gone (zombies count as gone). */
+const PROC_STATE = (pid: number) => `s=$(cut -d' ' -f3 /proc/${pid}/stat 2>/dev/null); [ -n "$s" ] && [ "$s" != Z ] && echo alive || echo gone`;
+
+/**
+ * The behaviour every backend must share. Registered once per backend (LocalProcessShellSession,
+ * conchd over a Unix socket, and conchd inside a VM over each transport), unchanged.
+ */
+export function defineConformanceSuite(name: string, setup: () => Promise<ConformanceTarget>): void {
+  describe(`conformance: ${name}`, () => {
+    let target: ConformanceTarget;
+    const sessions: ShellSession[] = [];
+    const open = async () => {
+      const s = await target.open();
+      sessions.push(s);
+      return s;
+    };
+
+    beforeAll(async () => {
+      target = await setup();
+    });
+    afterAll(async () => {
+      await Promise.all(sessions.map((s) => s.close().catch(() => {})));
+      await target?.teardown?.();
+    });
+
+    it('reports exit codes, from shell strings and argv', async () => {
+      const s = await open();
+      expect((await s.exec('exit 3')).exitCode).toBe(3);
+      expect((await s.exec(['true'])).exitCode).toBe(0);
+      const r = await s.exec(['sh', '-c', 'exit 42']);
+      expect(r).toMatchObject({ exitCode: 42, signal: null, timedOut: false, truncated: false });
+    });
+
+    it('reports death by signal as the signal name, never a made-up code', async () => {
+      const s = await open();
+      expect(await s.exec('kill -TERM $$')).toMatchObject({ exitCode: null, signal: 'SIGTERM' });
+      const h = await s.spawn(['sleep', '30']);
+      await h.signal('SIGUSR1');
+      expect(await h.wait()).toMatchObject({ exitCode: null, signal: 'SIGUSR1' });
+    });
+
+    it('delivers 50 MB of random binary output byte-exact (sha256)', async () => {
+      const s = await open();
+      const r = await s.exec(
+        'f=$(mktemp) && head -c 52428800 /dev/urandom > "$f" && sha256sum "$f" | cut -d" " -f1 >&2 && cat "$f"; rm -f "$f"',
+        { encoding: 'buffer' },
+      );
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout.length).toBe(52428800);
+      expect(createHash('sha256').update(r.stdout).digest('hex')).toBe(Buffer.from(r.stderr).toString().trim());
+    });
+
+    it('keeps interleaved stdout and stderr apart and in order', async () => {
+      const s = await open();
+      const r = await s.exec('i=1; while [ $i -le 2000 ]; do echo out$i; echo err$i >&2; i=$((i+1)); done');
+      const lines = (n: string) => Array.from({ length: 2000 }, (_, i) => `${n}${i + 1}`).join('\n') + '\n';
+      expect(r.stdout).toBe(lines('out'));
+      expect(r.stderr).toBe(lines('err'));
+    });
+
+    it('closes stdin unless asked for', async () => {
+      const s = await open();
+      const r = await s.exec(['cat']);
+      expect(r).toMatchObject({ exitCode: 0, stdout: '' });
+    });
+
+    it('round-trips stdin: 2 MB of binary through cat, and write/end on a handle', async () => {
+      const s = await open();
+      const input = randomBytes(2 << 20);
+      const r = await s.exec(['cat'], { input, encoding: 'buffer' });
+      expect(Buffer.compare(Buffer.from(r.stdout), input)).toBe(0);
+
+      const h = await s.spawn(['sh', '-c', 'while read line; do echo "got $line"; done'], { stdin: true });
+      const out: string[] = [];
+      const reading = (async () => {
+        for await (const { line } of h.lines()) out.push(line);
+      })();
+      await h.write('a\n');
+      await h.write('b\n');
+      await h.end();
+      expect((await h.wait()).exitCode).toBe(0);
+      await reading;
+      expect(out).toEqual(['got a', 'got b']);
+    });
+
+    it('applies env and cwd per command and per session', async () => {
+      const s = await open();
+      expect((await s.exec('pwd', { cwd: '/' })).stdout).toBe('/\n');
+      expect((await s.exec('echo "$CONCH_T"', { env: { CONCH_T: 'x y' } })).stdout).toBe('x y\n');
+      // Per-command env does not leak into the session.
+      expect((await s.exec('echo "${CONCH_T-unset}"')).stdout).toBe('unset\n');
+    });
+
+    it('persists cd and export across commands, and a killed or timed-out command does not poison the session', async () => {
+      const s = await open();
+      await s.exec('cd / && export CONCH_PERSIST=kept');
+      expect((await s.exec('pwd; echo $CONCH_PERSIST')).stdout).toBe('/\nkept\n');
+      const h = await s.spawn('cd /tmp; export CONCH_PERSIST=lost; sleep 30');
+      await h.kill('SIGKILL');
+      expect((await h.wait()).signal).toBe('SIGKILL');
+      const t = await s.exec('cat', { stdin: true, timeoutMs: 200 });
+      expect(t.timedOut).toBe(true);
+      expect((await s.exec('pwd; echo $CONCH_PERSIST')).stdout).toBe('/\nkept\n');
+      await s.exec('unset CONCH_PERSIST');
+      expect((await s.exec('echo "${CONCH_PERSIST-unset}"')).stdout).toBe('unset\n');
+    });
+
+    it('kills the whole process group: grandchildren die with the command', async () => {
+      const s = await open();
+      const h = await s.spawn('sleep 300 & echo $!; (sleep 301 & echo $!; wait) & wait');
+      const pids: number[] = [];
+      for await (const { line } of h.lines()) {
+        pids.push(Number(line));
+        if (pids.length === 2) break;
+      }
+      for (const pid of pids) expect((await s.exec(PROC_STATE(pid))).stdout).toBe('alive\n');
+      await h.kill('SIGTERM');
+      expect((await h.wait()).signal).not.toBeNull();
+      for (const pid of pids) {
+        let state = '';
+        for (let i = 0; i < 50 && state !== 'gone\n'; i++) {
+          state = (await s.exec(PROC_STATE(pid))).stdout;
+          if (state !== 'gone\n') await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(state, `grandchild ${pid}`).toBe('gone\n');
+      }
+    });
+
+    it('enforces timeouts in the daemon: SIGTERM, then SIGKILL after the grace period', async () => {
+      const s = await open();
+      const t0 = Date.now();
+      const r = await s.exec(['sleep', '30'], { timeoutMs: 300 });
+      expect(r).toMatchObject({ timedOut: true, signal: 'SIGTERM', exitCode: null });
+      const stubborn = await s.exec("trap '' TERM; sleep 30 & wait; sleep 30", { timeoutMs: 300, killGraceMs: 300 });
+      expect(stubborn).toMatchObject({ timedOut: true, signal: 'SIGKILL' });
+      expect(Date.now() - t0).toBeLessThan(15_000);
+    });
+
+    it('caps output at maxOutputBytes with a truncated flag, and still reports the exit', async () => {
+      const s = await open();
+      const r = await s.exec('head -c 3000000 /dev/zero; echo done >&2; exit 7', { maxOutputBytes: 1000, encoding: 'buffer' });
+      expect(r.stdout.length + r.stderr.length).toBe(1000);
+      expect(r).toMatchObject({ truncated: true, exitCode: 7, stdoutBytes: 3000000 });
+    });
+
+    it('runs 200 concurrent commands on one connection', async () => {
+      const s = await open();
+      const results = await Promise.all(Array.from({ length: 200 }, (_, i) => s.exec(['sh', '-c', `echo ${i}; exit $((${i} % 5))`])));
+      results.forEach((r, i) => expect(r).toMatchObject({ stdout: `${i}\n`, exitCode: i % 5 }));
+    });
+
+    it('kills on abort and rejects with ABORTED', async () => {
+      const s = await open();
+      const ac = new AbortController();
+      const h = await s.spawn('echo $$; sleep 30', { signal: ac.signal });
+      let pid = 0;
+      for await (const { line } of h.lines()) {
+        pid = Number(line);
+        break;
+      }
+      ac.abort();
+      await expect(h.wait()).rejects.toMatchObject({ code: ErrorCodes.ABORTED });
+      let state = '';
+      for (let i = 0; i < 50 && state !== 'gone\n'; i++) {
+        state = (await s.exec(PROC_STATE(pid))).stdout;
+        if (state !== 'gone\n') await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(state).toBe('gone\n');
+    });
+
+    it('stops waiting at waitTimeoutMs without killing the command', async () => {
+      const s = await open();
+      const h = await s.spawn('sleep 1; echo finished');
+      await expect(h.wait({ timeoutMs: 100 })).rejects.toMatchObject({ code: ErrorCodes.WAIT_TIMEOUT });
+      const chunks: string[] = [];
+      for await (const { data } of h) chunks.push(Buffer.from(data).toString());
+      expect(chunks.join('')).toBe('finished\n');
+      expect((await h.wait()).exitCode).toBe(0);
+    });
+
+    it('rejects on non-zero exit only when asked', async () => {
+      const s = await open();
+      await expect(s.exec('echo oops >&2; exit 2', { reject: true })).rejects.toMatchObject({
+        code: ErrorCodes.NON_ZERO_EXIT,
+        result: { exitCode: 2, stderr: 'oops\n' },
+      });
+    });
+
+    it('reports a command that cannot start as a typed error', async () => {
+      const s = await open();
+      await expect(s.exec(['/nonexistent/conch-binary'])).rejects.toMatchObject({ code: ErrorCodes.SPAWN_FAILED });
+      await expect(s.exec('true', { cwd: '/nonexistent-dir' })).rejects.toMatchObject({ code: ErrorCodes.SPAWN_FAILED });
+      await expect(s.exec([])).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
+      expect((await s.exec('echo still fine')).stdout).toBe('still fine\n');
+    });
+
+    it('streams output through Node Readables with backpressure', async () => {
+      const s = await open();
+      const h = await s.spawn('head -c 8000000 /dev/zero');
+      let total = 0;
+      for await (const chunk of h.stdout) {
+        total += (chunk as Buffer).length;
+        // A slow consumer: the producer must wait for us rather than buffer without bound.
+        if (total % (1 << 20) < 65536) await new Promise((r) => setTimeout(r, 5));
+      }
+      expect(total).toBe(8000000);
+      expect((await h.wait()).exitCode).toBe(0);
+    });
+  });
+}
