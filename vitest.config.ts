@@ -16,6 +16,7 @@ export default defineConfig({
       { ...shared, test: { name: 'shell-daemon', root: 'packages/shell-daemon', include: ['test/**/*.test.ts'] } },
       { ...shared, test: { name: 'shell-client', root: 'packages/shell-client', include: ['test/**/*.test.ts'] } },
       { ...shared, test: { name: 'conformance', root: 'test', include: ['conformance/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 } },
+      { ...shared, test: { name: 'integration', root: 'test', include: ['daemon/**/*.test.ts', 'cli/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 } },
     ],
   },
 });

@@ -32,8 +32,12 @@ export async function listenUnix(path: string, accept: AcceptStream): Promise<Li
   };
 }
 
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
+/**
+ * Stops accepting. Not waiting for close()'s callback is deliberate: it fires only once every
+ * established connection has ended, and the daemon closes those itself after killing commands.
+ */
+async function closeServer(server: Server): Promise<void> {
+  server.close();
 }
 
 /**

@@ -1,0 +1,88 @@
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { VsockShellSession } from '@conch/shell-client';
+import { startDaemon } from '../helpers/daemon-process.js';
+import { RawClient } from '../helpers/raw-client.js';
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
+
+describe('conchd lifecycle', () => {
+  it('creates its Unix socket with mode 0600', async () => {
+    const daemon = await startDaemon();
+    expect(statSync(daemon.socket).mode & 0o777).toBe(0o600);
+    await daemon.stop();
+  });
+
+  it('shuts down cleanly on SIGTERM, killing the process groups of running commands', async () => {
+    const daemon = await startDaemon();
+    const s = new VsockShellSession(daemon.endpoint);
+    const h = await s.spawn('sleep 300 & echo $!; sleep 300');
+    let grandchild = 0;
+    for await (const { line } of h.lines()) {
+      grandchild = Number(line);
+      break;
+    }
+    expect(alive(h.pid)).toBe(true);
+    expect(alive(grandchild)).toBe(true);
+    const status = await daemon.stop('SIGTERM');
+    expect(status).toBe(0);
+    expect(daemon.stderr()).toContain('"msg":"stopped"');
+    expect(alive(h.pid)).toBe(false);
+    expect(alive(grandchild)).toBe(false);
+    expect(existsSync(daemon.socket)).toBe(false);
+    // The daemon waited for the kill to land, so the client got the true exit before the close.
+    expect(await h.wait()).toMatchObject({ exitCode: null, signal: 'SIGTERM' });
+    expect(s.status).toMatchObject({ state: 'unavailable', reason: 'closed' });
+  });
+
+  it('replaces a stale socket file but refuses to steal a live one', async () => {
+    const first = await startDaemon();
+    await first.stop('SIGKILL');
+    const { spawnSync } = await import('node:child_process');
+    const second = await startDaemon();
+    const clash = spawnSync(process.execPath, [join(import.meta.dirname, '../../packages/shell-daemon/bin/conchd.js'), '--listen', `unix:${second.socket}`], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    expect(clash.status).toBe(69);
+    expect(clash.stderr).toContain('already listening');
+    expect((await RawClient.connect(second.socket).then((c) => c.hello())).type).toBe('Welcome');
+    await second.stop();
+  });
+
+  it('refuses clients without the token, in constant time, and logs why', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'conch-token-'));
+    writeFileSync(join(dir, 'token'), 's3cret\n', { mode: 0o600 });
+    const daemon = await startDaemon(['--token-file', join(dir, 'token')]);
+    const none = new VsockShellSession(daemon.endpoint);
+    expect(await none.connect()).toMatchObject({ state: 'unavailable', reason: 'auth-failed' });
+    const wrong = new VsockShellSession(daemon.endpoint, { token: 's3cret2' });
+    expect(await wrong.connect()).toMatchObject({ state: 'unavailable', reason: 'auth-failed' });
+    await expect(wrong.exec('true')).rejects.toMatchObject({ code: 'UNAVAILABLE', reason: 'auth-failed' });
+    const right = new VsockShellSession(daemon.endpoint, { token: 's3cret' });
+    expect((await right.exec('echo in')).stdout).toBe('in\n');
+    await right.close();
+    expect(daemon.stderr()).toContain('authentication failed');
+    await daemon.stop();
+  });
+
+  it('reports commands in flight as lost, and the session as closed, when the daemon dies', async () => {
+    const daemon = await startDaemon();
+    const s = new VsockShellSession(daemon.endpoint);
+    const h = await s.spawn(['sleep', '30']);
+    await daemon.stop('SIGKILL');
+    await expect(h.wait()).rejects.toMatchObject({ code: 'COMMAND_LOST' });
+    expect(s.status).toMatchObject({ state: 'unavailable', reason: 'closed' });
+    await expect(s.exec('true')).rejects.toMatchObject({ code: 'UNAVAILABLE', reason: 'closed' });
+    process.kill(h.pid, 'SIGKILL');
+  });
+});
