@@ -1,0 +1,134 @@
+import { spawn, type SpawnOptions } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONCH, CONCHD, startDaemon, type DaemonProcess } from '../helpers/daemon-process.js';
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a CLI to completion with the given stdin (or none). */
+function run(bin: string, args: string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+  const spawnOptions: SpawnOptions = { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, CONCH_ENDPOINT: '', ...options.env } };
+  const child = spawn(process.execPath, [bin, ...args], spawnOptions);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  if (options.input !== undefined) child.stdin!.end(options.input);
+  return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
+}
+
+describe('conch CLI', () => {
+  let daemon: DaemonProcess;
+  const conch = (args: string[], options?: { input?: string; env?: NodeJS.ProcessEnv }) =>
+    run(CONCH, ['--connect', daemon.endpoint, ...args], options);
+
+  beforeAll(async () => {
+    daemon = await startDaemon();
+  });
+  afterAll(async () => {
+    await daemon?.stop();
+  });
+
+  it("exits with the command's exit code", async () => {
+    expect((await conch(['exec', '--', 'sh', '-c', 'exit 3'])).status).toBe(3);
+    expect((await conch(['exec', '--', 'true'])).status).toBe(0);
+  });
+
+  it('exits 128+signal when the command is killed', async () => {
+    expect((await conch(['exec', '--', 'sh', '-c', 'kill -KILL $$'])).status).toBe(137);
+    expect((await conch(['exec', '--timeout', '0.2', '--', 'sleep', '30'])).status).toBe(143);
+  });
+
+  it('exits 69 with the reason when the daemon is unavailable', async () => {
+    const missing = join(mkdtempSync(join(tmpdir(), 'conch-cli-')), 'missing.sock');
+    const r = await run(CONCH, ['--connect', `unix:${missing}`, 'exec', '--', 'true']);
+    expect(r.status).toBe(69);
+    expect(r.stderr).toContain('connect-refused');
+    const none = await run(CONCH, ['exec', '--', 'true']);
+    expect(none.status).toBe(69);
+    expect(none.stderr).toContain('not-configured');
+  });
+
+  it('streams stdout and stderr to its own, apart', async () => {
+    const r = await conch(['exec', '--', 'sh', '-c', 'echo out; echo err >&2; echo out2']);
+    expect(r).toMatchObject({ status: 0, stdout: 'out\nout2\n', stderr: 'err\n' });
+  });
+
+  it('forwards stdin only with -i', async () => {
+    expect((await conch(['exec', '-i', '--', 'cat'], { input: 'piped\n' })).stdout).toBe('piped\n');
+    const closed = await conch(['exec', '--', 'cat'], { input: 'ignored\n' });
+    expect(closed).toMatchObject({ status: 0, stdout: '' });
+  });
+
+  it('applies --cwd and --env', async () => {
+    const r = await conch(['exec', '--cwd', '/', '--env', 'A=1', '--env', 'B=x=y', '--', 'sh', '-c', 'pwd; echo $A $B']);
+    expect(r.stdout).toBe('/\n1 x=y\n');
+  });
+
+  it('never interpolates argv', async () => {
+    expect((await conch(['exec', '--', 'echo', '$HOME', '`id`', ';', 'ls'])).stdout).toBe('$HOME `id` ; ls\n');
+  });
+
+  it('takes the endpoint from CONCH_ENDPOINT', async () => {
+    const r = await run(CONCH, ['exec', '--', 'echo', 'via env'], { env: { CONCH_ENDPOINT: daemon.endpoint } });
+    expect(r).toMatchObject({ status: 0, stdout: 'via env\n' });
+  });
+
+  it('runs locally only when asked with --connect local', async () => {
+    const r = await run(CONCH, ['--connect', 'local', 'exec', '--', 'sh', '-c', 'echo local; exit 4']);
+    expect(r).toMatchObject({ status: 4, stdout: 'local\n' });
+  });
+
+  it('reports a missing command as 127', async () => {
+    const r = await conch(['exec', '--', 'no-such-command-conch']);
+    expect(r.status).toBe(127);
+    expect(r.stderr).toContain('no-such-command-conch');
+  });
+
+  it('status: 0 and the daemon identity when ready, 69 and the reason when not', async () => {
+    const ready = await conch(['status']);
+    expect(ready.status).toBe(0);
+    expect(ready.stdout).toMatch(/^ready unix:.*conchd \d+\.\d+\.\d+, protocol 1/);
+    const json = JSON.parse((await conch(['status', '--json'])).stdout);
+    expect(json).toMatchObject({ state: 'ready', daemon: { protocolVersion: 1 } });
+    const down = await run(CONCH, ['--connect', 'unix:/nonexistent/conch.sock', 'status', '--json']);
+    expect(down.status).toBe(69);
+    expect(JSON.parse(down.stdout)).toMatchObject({ state: 'unavailable', reason: 'connect-refused' });
+  });
+
+  it('rejects bad usage with 64', async () => {
+    expect((await conch(['exec'])).status).toBe(64);
+    expect((await conch(['frobnicate'])).status).toBe(64);
+    expect((await conch(['exec', '--timeout', 'soon', '--', 'true'])).status).toBe(64);
+  });
+});
+
+describe('conchd CLI', () => {
+  it('rejects bad usage with 64 and explains', async () => {
+    const none = await run(CONCHD, []);
+    expect(none.status).toBe(64);
+    expect(none.stderr).toContain('--listen');
+    const bad = await run(CONCHD, ['--listen', 'tcp:0.0.0.0:22']);
+    expect(bad.status).toBe(64);
+    expect(bad.stderr).toContain('invalid endpoint');
+  });
+
+  it('serves frames on stdio and exits when its peer hangs up', async () => {
+    const child = spawn(process.execPath, [CONCHD, '--listen', 'stdio', '--log-level', 'silent'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const { encodeFrame, createFrameDecoder, decodeBody } = await import('@conch/protocol');
+    const decoder = createFrameDecoder(1 << 20);
+    child.stdout!.pipe(decoder);
+    const first = new Promise<Record<string, unknown>>((resolve) => decoder.once('data', (b: Buffer) => resolve(decodeBody(b) as Record<string, unknown>)));
+    child.stdin!.write(encodeFrame({ type: 'Hello', minVersion: 1, maxVersion: 1, nonce: 3, maxFrameBytes: 1 << 20, capabilities: [], client: 'stdio-test' }));
+    expect(await first).toMatchObject({ type: 'Welcome', nonce: 3 });
+    child.stdin!.end();
+    const status = await new Promise((resolve) => child.on('exit', resolve));
+    expect(status).toBe(0);
+  });
+});
