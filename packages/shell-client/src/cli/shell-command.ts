@@ -1,0 +1,66 @@
+import { finished } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+import type { SignalName } from '@conch/protocol';
+import type { CommandHandle } from '../command-handle.js';
+import type { CommandLine } from '../shell-session.js';
+import { exitStatusOf } from './exit-codes.js';
+import { openFromOptions, type GlobalOptions } from './global-options.js';
+import { LocalTerminal } from './local-terminal.js';
+
+/**
+ * What runs when no command is given: the user's login shell in the session, else bash, else
+ * sh. `exec` so that the shell is the command itself and its exit status is ours.
+ */
+const LOGIN_SHELL = 'exec "${SHELL:-$(command -v bash || echo /bin/sh)}" -l';
+
+/** Signals to conch that end the remote shell the way a closed terminal would: with SIGHUP. */
+const HANGUPS: readonly NodeJS.Signals[] = ['SIGHUP', 'SIGTERM'];
+
+/**
+ * `conch shell [-- CMD [ARGS…]]`: an interactive terminal on the session, like `ssh -t`.
+ * The local terminal is in raw mode while it runs (so ^C, ^Z, ^D reach the remote terminal as
+ * bytes), window size changes follow it, the exit status is the remote command's, and the local
+ * terminal is restored on every way out.
+ */
+export async function shellCommand(args: string[], global: GlobalOptions): Promise<number> {
+  const { positionals } = parseArgs({ args, options: {}, strict: true, allowPositionals: true });
+  const command: CommandLine = positionals.length > 0 ? positionals : LOGIN_SHELL;
+  const terminal = new LocalTerminal(process.stdin, process.stdout);
+  const session = await openFromOptions(global);
+  let handle: CommandHandle | undefined;
+  const hangup = (signal: NodeJS.Signals) => {
+    terminal.restore();
+    // A shell ignores SIGTERM; SIGHUP is what ends it, escalating to SIGKILL after the grace.
+    if (handle) void handle.kill('SIGHUP' satisfies SignalName).catch(() => {});
+    else process.exit(128 + (signal === 'SIGHUP' ? 1 : 15));
+  };
+  for (const s of HANGUPS) process.on(s, hangup);
+  try {
+    handle = await session.spawn(command, { pty: { ...terminal.size(), term: process.env.TERM || 'xterm-256color' }, stdin: true });
+    const running = handle;
+    terminal.enterRaw();
+    terminal.onResize((cols, rows) => void running.resize(cols, rows).catch(() => {}));
+    void pumpInput(running);
+    // Backpressure: a slow local terminal slows the remote command through its output credit.
+    running.stdout.pipe(process.stdout, { end: false });
+    const exit = await running.wait();
+    await finished(running.stdout);
+    return exitStatusOf(exit);
+  } finally {
+    for (const s of HANGUPS) process.off(s, hangup);
+    terminal.restore();
+    // Nothing reads the local terminal any more; it must not keep conch alive.
+    process.stdin.destroy();
+    await session.close();
+  }
+}
+
+/** Local keystrokes to the remote terminal, honouring stdin credit; local EOF becomes end(). */
+async function pumpInput(handle: CommandHandle): Promise<void> {
+  try {
+    for await (const chunk of process.stdin) await handle.write(chunk as Buffer);
+    await handle.end();
+  } catch {
+    // The shell has exited; keystrokes after that have nowhere to go.
+  }
+}
