@@ -2,6 +2,7 @@ import { ConchError } from '@conch/protocol';
 import { execCommand } from './cli/exec-command.js';
 import { EXIT_USAGE, exitStatusOfError } from './cli/exit-codes.js';
 import { parseSeconds, type GlobalOptions } from './cli/global-options.js';
+import { shellCommand } from './cli/shell-command.js';
 import { statusCommand } from './cli/status-command.js';
 import { CLIENT_VERSION } from './version.js';
 
@@ -17,10 +18,11 @@ Exit status: the command's own, 128+N when killed by signal N, 69 when the daemo
 
 type Subcommand = (args: string[], global: GlobalOptions) => Promise<number>;
 
-/** Subcommands by name. `shell` registers itself from its own module. */
+/** Subcommands by name. */
 export const SUBCOMMANDS = new Map<string, Subcommand>([
   ['exec', execCommand],
   ['status', statusCommand],
+  ['shell', shellCommand],
 ]);
 
 /** Splits `conch [global options] SUBCOMMAND [args]`: global options end at the first positional. */
