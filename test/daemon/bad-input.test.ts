@@ -76,7 +76,7 @@ describe('conchd under bad input', () => {
     expect(await c.next((f) => f.type === 'Error')).toMatchObject({ code: ErrorCodes.INVALID_MESSAGE, id: 9 });
     c.send({ type: 'Credit', command: 'c1', fd: 7, bytes: -1 });
     expect(await c.next((f) => f.type === 'Error')).toMatchObject({ code: ErrorCodes.INVALID_MESSAGE });
-    c.send([1, 2, 3] as unknown as Record<string, unknown>);
+    c.send([1, 2, 3] as unknown);
     expect(await c.next((f) => f.type === 'Error')).toMatchObject({ code: ErrorCodes.INVALID_MESSAGE });
     c.send({ type: 'Ping', id: 10 });
     expect(await c.next((f) => f.type === 'Pong')).toMatchObject({ id: 10 });

@@ -44,7 +44,7 @@ export class RawClient {
     return this.next((f) => f.type === 'Welcome' || f.type === 'Error');
   }
 
-  send(message: Message | Record<string, unknown>): void {
+  send(message: unknown): void {
     this.socket.write(encodeFrame(message as Message));
   }
 

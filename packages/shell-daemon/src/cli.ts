@@ -49,6 +49,10 @@ function parse(argv: string[]) {
   }
 }
 
+// A virtio-serial port parks one libuv pool thread in read() (see listeners/virtio-serial.ts).
+// The pool is created on first use, so raising its size here, before any I/O, still applies.
+process.env.UV_THREADPOOL_SIZE ??= '8';
+
 async function main(): Promise<void> {
   const opts = parse(process.argv.slice(2));
   if (opts.help) {

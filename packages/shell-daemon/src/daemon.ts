@@ -67,6 +67,7 @@ export class Daemon {
       for (const text of this.config.listen) {
         const listener = await openListener(parseEndpoint(text), (stream, peer) => void this.accept(stream, peer), {
           onStdioEnd: () => this.#stdioEnded(),
+          onError: (endpoint, err) => this.log.warn('listener error; retrying', { endpoint, error: err.message }),
         });
         this.#listeners.push(listener);
         this.log.info('listening', { endpoint: listener.endpoint });

@@ -2,10 +2,13 @@ import { ConchError, ErrorCodes, formatEndpoint, type Endpoint } from '@conch/pr
 import type { AcceptStream, Listener } from './listener.js';
 import { listenStdio } from './stdio.js';
 import { listenUnix } from './unix.js';
+import { listenVirtioSerial } from './virtio-serial.js';
 
 export interface ListenerContext {
   /** Called when a single-connection listener (stdio) loses its peer. */
   readonly onStdioEnd: () => void;
+  /** Transient listener failures that are retried (a virtio-serial port that cannot be opened). */
+  readonly onError: (endpoint: string, err: Error) => void;
 }
 
 export async function openListener(endpoint: Endpoint, accept: AcceptStream, context: ListenerContext): Promise<Listener> {
@@ -14,8 +17,9 @@ export async function openListener(endpoint: Endpoint, accept: AcceptStream, con
       return listenUnix(endpoint.path, accept);
     case 'stdio':
       return listenStdio(accept, context.onStdioEnd);
-    case 'vsock':
     case 'virtio-serial':
+      return listenVirtioSerial(endpoint.name, accept, { onError: (err) => context.onError(formatEndpoint(endpoint), err) });
+    case 'vsock':
     case 'hybrid-vsock':
     case 'local':
       throw new ConchError(ErrorCodes.INVALID_ARGUMENT, `conchd cannot listen on ${formatEndpoint(endpoint)}`);

@@ -1,0 +1,78 @@
+import { closeSync, createReadStream, createWriteStream, openSync, constants as fsc } from 'node:fs';
+import { Duplex } from 'node:stream';
+import type { AcceptStream, Listener } from './listener.js';
+import { findVirtioPort } from './find-virtio-port.js';
+
+/**
+ * A port that gives EOF this soon after opening has no host on the other end: wait before
+ * reopening, so an unconnected port costs a few wakeups a second rather than a busy loop.
+ */
+const QUICK_EOF_MS = 1000;
+const REOPEN_DELAY_MS = 250;
+
+export interface VirtioSerialOptions {
+  /** Called when the port cannot be opened; the listener keeps retrying. */
+  readonly onError: (err: Error) => void;
+}
+
+/**
+ * A virtio-serial port: one byte stream with no connection boundaries. The host disconnecting
+ * shows up as EOF, after which the port must be reopened for the next host connection; each
+ * open is one daemon connection. Bytes the host sent before the port was open are discarded by
+ * the guest kernel, which is why clients repeat Hello until a Welcome arrives.
+ *
+ * Reads go through fs streams on libuv's thread pool: a character device is not a handle
+ * libuv can poll (net.Socket rejects it), so one pool thread waits in read() while a host is
+ * connected. The CLI raises UV_THREADPOOL_SIZE so that this never starves spawns or file I/O.
+ */
+export function listenVirtioSerial(name: string, accept: AcceptStream, options: VirtioSerialOptions): Listener {
+  const path = findVirtioPort(name);
+  let closed = false;
+  let current: Duplex | undefined;
+  let timer: NodeJS.Timeout | undefined;
+
+  const open = () => {
+    if (closed) return;
+    let fd: number;
+    try {
+      fd = openSync(path, fsc.O_RDWR | fsc.O_NOCTTY);
+    } catch (err) {
+      options.onError(err as Error);
+      timer = setTimeout(open, REOPEN_DELAY_MS);
+      return;
+    }
+    const openedAt = Date.now();
+    const readable = createReadStream('', { fd, autoClose: false, highWaterMark: 256 * 1024 });
+    const writable = createWriteStream('', { fd, autoClose: false });
+    const stream = Duplex.from({ readable, writable });
+    current = stream;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      current = undefined;
+      readable.destroy();
+      writable.destroy();
+      // A read may still be pending on the pool; closing the fd under it is what ends it.
+      try {
+        closeSync(fd);
+      } catch {
+        // Already closed.
+      }
+      if (!closed) timer = setTimeout(open, Date.now() - openedAt < QUICK_EOF_MS ? REOPEN_DELAY_MS : 0);
+    };
+    stream.once('close', release);
+    stream.once('error', release);
+    accept(stream, { transport: 'virtio-serial', port: name, device: path });
+  };
+  open();
+
+  return {
+    endpoint: `virtio-serial:${name}`,
+    close: async () => {
+      closed = true;
+      clearTimeout(timer);
+      current?.destroy();
+    },
+  };
+}
