@@ -1,11 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes, type ShellSession } from '@conch/shell-client';
+import { measureTailLoss } from '../../packages/process/test/support/tail-loss.js';
 
 /** How a backend under test is brought up and torn down. */
 export interface ConformanceTarget {
   /** A fresh, connected session. Each test gets its own. */
   open(): Promise<ShellSession>;
+  /** Runs per size in the PTY tail-loss check. @default 200 */
+  readonly tailLossRuns?: number;
   /** Called once after all tests. */
   teardown?(): Promise<void>;
 }
@@ -205,6 +208,44 @@ export function defineConformanceSuite(name: string, setup: () => Promise<Confor
       await expect(s.exec([])).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
       expect((await s.exec('echo still fine')).stdout).toBe('still fine\n');
     });
+
+    it('runs commands on a PTY: size, TERM, input, EOF, resize, exit code', async () => {
+      const s = await open();
+      const r = await s.exec('stty size; echo "$TERM"; test -t 0 && test -t 1 && echo tty', { pty: { cols: 101, rows: 33, term: 'xterm-conch' } });
+      expect(r).toMatchObject({ exitCode: 0, stdout: '33 101\r\nxterm-conch\r\ntty\r\n', stderr: '' });
+      expect((await s.exec('exit 5', { pty: { cols: 80, rows: 24 } })).exitCode).toBe(5);
+
+      const h = await s.spawn(['sh', '-c', 'read a; echo "got $a"; stty size; cat; echo "eof seen"'], { pty: { cols: 80, rows: 24 }, stdin: true });
+      const text: string[] = [];
+      const reading = (async () => {
+        for await (const { data } of h) text.push(Buffer.from(data).toString());
+      })();
+      await h.write('hello\r');
+      await h.resize(120, 40);
+      await h.end();
+      expect((await h.wait()).exitCode).toBe(0);
+      await reading;
+      const out = text.join('');
+      expect(out).toContain('got hello\r\n');
+      expect(out).toContain('eof seen\r\n');
+      await expect(s.spawn(['true']).then((p) => p.resize(1, 1))).rejects.toMatchObject({ code: ErrorCodes.INVALID_STATE });
+    });
+
+    it('kills a PTY command and reports the signal', async () => {
+      const s = await open();
+      const h = await s.spawn(['sleep', '30'], { pty: { cols: 80, rows: 24 } });
+      await h.kill('SIGKILL');
+      expect(await h.wait()).toMatchObject({ exitCode: null, signal: 'SIGKILL' });
+    });
+
+    it('loses no PTY output at exit: 0 short runs at 1 KiB, 16 KiB, 64 KiB and 1 MiB', async () => {
+      const s = await open();
+      const results = await measureTailLoss(
+        async (command) => (await s.exec(command, { pty: { cols: 80, rows: 24 }, encoding: 'buffer' })).stdout,
+        { runs: target.tailLossRuns ?? 200, concurrency: 3 },
+      );
+      for (const r of results) expect(r, `${r.bytes} bytes`).toMatchObject({ short: 0, mismatched: 0 });
+    }, 600_000);
 
     it('streams output through Node Readables with backpressure', async () => {
       const s = await open();
