@@ -23,10 +23,9 @@ export interface DaemonProcess {
 }
 
 /** A real conchd, as a child process listening on a fresh Unix socket. */
-export async function startDaemon(extraArgs: string[] = []): Promise<DaemonProcess> {
+export async function startDaemon(extraArgs: string[] = [], options: { socket?: string } = {}): Promise<DaemonProcess> {
   requireBuilt();
-  const dir = mkdtempSync(join(tmpdir(), 'conch-test-'));
-  const socket = join(dir, 'conchd.sock');
+  const socket = options.socket ?? join(mkdtempSync(join(tmpdir(), 'conch-test-')), 'conchd.sock');
   const child = spawn(process.execPath, [CONCHD, '--listen', `unix:${socket}`, '--log-level', 'info', ...extraArgs], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -60,8 +60,12 @@ export class CommandHandle implements AsyncIterable<OutputChunk> {
   #resolve!: (exit: CommandExit) => void;
   #reject!: (err: Error) => void;
 
-  constructor(id: string, pid: number, control: CommandControl, pty = false) {
+  /** Absolute offset per stream of the next byte to arrive: where an attach would resume. */
+  readonly #offsets: Record<OutputFd, number>;
+
+  constructor(id: string, pid: number, control: CommandControl, pty = false, offsets: Record<OutputFd, number> = { 1: 0, 2: 0 }) {
     this.id = id;
+    this.#offsets = { ...offsets };
     this.pid = pid;
     this.#control = control;
     this.#pty = pty;
@@ -78,6 +82,14 @@ export class CommandHandle implements AsyncIterable<OutputChunk> {
     return this.#pty;
   }
 
+  /**
+   * Byte offsets, per stream, up to which output has reached this handle. Pass them to
+   * `ShellSession.attach` to resume exactly where this handle stopped.
+   */
+  get offsets(): { readonly stdout: number; readonly stderr: number } {
+    return { stdout: this.#offsets[1], stderr: this.#offsets[2] };
+  }
+
   /** The exit, once known. */
   get exit(): CommandExit | undefined {
     return this.#exit;
@@ -88,6 +100,7 @@ export class CommandHandle implements AsyncIterable<OutputChunk> {
   /** @internal Output, in order. */
   push(fd: OutputFd, data: Uint8Array): void {
     if (this.#exit || this.#failure || data.length === 0) return;
+    this.#offsets[fd] += data.length;
     this.#deliver(fd, data);
   }
 

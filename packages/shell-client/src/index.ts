@@ -9,6 +9,7 @@ export { splitLines } from './split-lines.js';
 export type { DaemonInfo, SessionStatus, UnavailableReason } from './status.js';
 export { CLIENT_VERSION } from './version.js';
 export {
-  DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KEEPALIVE_MS, VsockShellSession, type VsockSessionOptions,
+  DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KEEPALIVE_MS, DEFAULT_RECONNECT_TIMEOUT_MS, VsockShellSession, type AttachOptions, type AttachResult,
+  type VsockSessionOptions,
 } from './vsock-shell-session.js';
-export { ConchError, ErrorCodes, RemoteError, type ErrorCode, type PtyOptions, type SignalName } from '@conch/protocol';
+export { ConchError, ErrorCodes, RemoteError, type CommandInfo, type ErrorCode, type PtyOptions, type SessionInfo, type SignalName } from '@conch/protocol';

@@ -1,13 +1,11 @@
-import {
-  ConchError, ErrorCodes, formatEndpoint, normalizeSignal, parseEndpoint, type CommandExited, type Endpoint, type OutputFd,
-} from '@conch/protocol';
+import { formatEndpoint, parseEndpoint, type Endpoint, type SessionInfo } from '@conch/protocol';
 import { ClientConnection } from './client-connection.js';
-import { CommandHandle } from './command-handle.js';
-import type { CommandControl } from './command-control.js';
-import { CommandLostError, UnavailableError } from './errors.js';
+import type { CommandHandle } from './command-handle.js';
+import { UnavailableError } from './errors.js';
 import { execVia } from './exec.js';
 import type { ExecResult } from './exec-result.js';
 import type { ExecOptions, SessionOptions, SpawnOptions } from './options.js';
+import { RemoteCommand } from './remote-command.js';
 import type { CommandLine, ShellSession } from './shell-session.js';
 import type { SessionStatus } from './status.js';
 import { openTransport } from './transports/open-transport.js';
@@ -21,16 +19,41 @@ export interface VsockSessionOptions extends SessionOptions {
   readonly keepaliveMs?: number;
   /** Sent in Hello when the daemon runs with --token-file. */
   readonly token?: string;
-  /** What the daemon does with this session's commands if the connection drops. @default kill */
+  /**
+   * What the daemon does with this session's commands when the connection drops: kill them, or
+   * keep them for `keepMs` so that a client can attach again. @default { policy: 'kill' }
+   */
   readonly onDisconnect?: { readonly policy: 'kill' | 'keep'; readonly keepMs?: number };
+  /**
+   * After an unexpected disconnect, reconnect with backoff and resume every followed command
+   * from its last offset. @default true when onDisconnect.policy is 'keep'
+   */
+  readonly reconnect?: boolean;
+  /** How long to keep trying to reconnect. @default onDisconnect.keepMs, else 30000 */
+  readonly reconnectTimeoutMs?: number;
   /** Output credit per stream, in bytes. @default the daemon's default window */
   readonly windowBytes?: number;
 }
 
+export interface AttachOptions {
+  /** Resume stdout from this byte offset. @default 0 */
+  readonly stdoutOffset?: number;
+  /** Resume stderr from this byte offset. @default 0 */
+  readonly stderrOffset?: number;
+}
+
+export interface AttachResult {
+  readonly handle: CommandHandle;
+  /** Bytes asked for that had already fallen out of the daemon's ring: exactly how many are gone. */
+  readonly dropped: { readonly stdout: number; readonly stderr: number };
+}
+
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_KEEPALIVE_MS = 5_000;
-/** Send Credit once this much output was consumed, rather than per chunk (never more than a quarter window). */
-const CREDIT_BATCH_BYTES = 64 * 1024;
+export const DEFAULT_RECONNECT_TIMEOUT_MS = 30_000;
+/** First reconnect delay, doubled per attempt up to RECONNECT_MAX_DELAY_MS. */
+const RECONNECT_FIRST_DELAY_MS = 50;
+const RECONNECT_MAX_DELAY_MS = 2_000;
 
 /**
  * A session on conchd, reached over `unix:` (a local daemon, or a QEMU virtio-serial chardev)
@@ -41,10 +64,13 @@ export class VsockShellSession implements ShellSession {
   readonly endpoint: string;
   readonly #target: Endpoint | undefined;
   readonly #options: VsockSessionOptions;
+  readonly #commands = new Map<string, RemoteCommand>();
   #status: SessionStatus;
   #connecting: Promise<SessionStatus> | undefined;
   #connection: ClientConnection | undefined;
   #session: string | undefined;
+  #instanceId: string | undefined;
+  #closedByUser = false;
 
   /** @param endpoint `unix:PATH` or `hybrid-vsock:PATH:PORT`; undefined or '' means not configured. */
   constructor(endpoint: string | undefined, options: VsockSessionOptions = {}) {
@@ -76,9 +102,14 @@ export class VsockShellSession implements ShellSession {
     return this.#status.state === 'ready' ? this.#status.daemon : undefined;
   }
 
+  /** The daemon-side session id, once connected. */
+  get sessionId(): string | undefined {
+    return this.#session;
+  }
+
   connect(): Promise<SessionStatus> {
     if (this.#status.state !== 'connecting') return Promise.resolve(this.#status);
-    this.#connecting ??= this.#connect();
+    this.#connecting ??= this.#connect().finally(() => (this.#connecting = undefined));
     return this.#connecting;
   }
 
@@ -93,7 +124,7 @@ export class VsockShellSession implements ShellSession {
   async spawn(command: CommandLine, options: SpawnOptions = {}): Promise<CommandHandle> {
     validateCommand(command, options);
     const connection = await this.#ready();
-    let handle: CommandHandle | undefined;
+    let remote: RemoteCommand | undefined;
     await connection.request(
       {
         type: 'ExecCommand', session: this.#session!,
@@ -106,12 +137,47 @@ export class VsockShellSession implements ShellSession {
       },
       'CommandStarted',
       (started) => {
-        handle = this.#follow(connection, started.command, started.pid, started.stdinWindow, Boolean(options.pty), options.killGraceMs);
+        remote = this.#track(
+          new RemoteCommand(connection, {
+            id: started.command, pid: started.pid, pty: Boolean(options.pty), stdinWindow: started.stdinWindow,
+            window: this.#window(connection), ...definedOnly({ killGraceMs: options.killGraceMs }),
+          }),
+        );
       },
     );
-    if (!handle) throw new ConchError(ErrorCodes.INTERNAL, 'CommandStarted arrived without a handle');
-    handle.abortOn(options.signal, options.killGraceMs);
-    return handle;
+    remote!.handle.abortOn(options.signal, options.killGraceMs);
+    return remote!.handle;
+  }
+
+  /**
+   * Follows a command started earlier (by this client before a crash, or by another one) from
+   * the given offsets, out of the daemon's ring. `dropped` says how many requested bytes are gone.
+   */
+  async attach(commandId: string, options: AttachOptions = {}): Promise<AttachResult> {
+    const connection = await this.#ready();
+    const offsets = { 1: options.stdoutOffset ?? 0, 2: options.stderrOffset ?? 0 };
+    this.#commands.get(commandId)?.lose('superseded by a new attach');
+    let remote: RemoteCommand | undefined;
+    const attached = await connection.request(
+      {
+        type: 'Attach', command: commandId, stdoutOffset: offsets[1], stderrOffset: offsets[2],
+        ...definedOnly({ window: this.#options.windowBytes }),
+      },
+      'Attached',
+      (reply) => {
+        const start = { 1: offsets[1] + reply.stdoutDropped, 2: offsets[2] + reply.stderrDropped };
+        remote = this.#track(
+          new RemoteCommand(connection, { id: commandId, pid: 0, pty: false, stdinWindow: 0, window: this.#window(connection), offsets: start }),
+        );
+      },
+    );
+    return { handle: remote!.handle, dropped: { stdout: attached.stdoutDropped, stderr: attached.stderrDropped } };
+  }
+
+  /** Sessions and commands the daemon holds, with their state and byte counts. */
+  async list(): Promise<readonly SessionInfo[]> {
+    const connection = await this.#ready();
+    return (await connection.request({ type: 'ListSessions' }, 'SessionList')).sessions;
   }
 
   async killAll(signal = 'SIGTERM', graceMs?: number): Promise<void> {
@@ -123,12 +189,26 @@ export class VsockShellSession implements ShellSession {
   }
 
   async close(): Promise<void> {
+    this.#closedByUser = true;
     const connection = this.#connection;
     if (connection && !connection.closed && this.#session !== undefined) {
       await connection.request({ type: 'KillSession', session: this.#session }, 'Ok').catch(() => {});
     }
     connection?.close();
     this.#status = { state: 'unavailable', endpoint: this.endpoint, reason: 'closed', message: 'the session was closed' };
+  }
+
+  #track(remote: RemoteCommand): RemoteCommand {
+    this.#commands.set(remote.id, remote);
+    void remote.handle.wait().then(
+      () => this.#commands.delete(remote.id),
+      () => this.#commands.delete(remote.id),
+    );
+    return remote;
+  }
+
+  #window(connection: ClientConnection): number {
+    return this.#options.windowBytes ?? connection.welcome.limits.defaultWindowBytes;
   }
 
   async #ready(): Promise<ClientConnection> {
@@ -140,42 +220,119 @@ export class VsockShellSession implements ShellSession {
     return this.#connection;
   }
 
-  async #connect(): Promise<SessionStatus> {
+  /** One connect attempt: transport, handshake. Throws UnavailableError. */
+  async #open(): Promise<ClientConnection> {
     const target = this.#target!;
     const timeoutMs = this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const started = Date.now();
+    const stream = await openTransport(target, { timeoutMs });
+    return ClientConnection.handshake(
+      stream,
+      {
+        clientName: `conch-client/${CLIENT_VERSION}`,
+        connectTimeoutMs: Math.max(1, timeoutMs - (Date.now() - started)),
+        keepaliveMs: this.#options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS,
+        ...definedOnly({ token: this.#options.token, log: this.#options.log }),
+      },
+      formatEndpoint(target),
+    );
+  }
+
+  async #connect(): Promise<SessionStatus> {
     const log = this.#options.log;
     const started = Date.now();
     try {
-      const stream = await openTransport(target, { timeoutMs });
-      const connection = await ClientConnection.handshake(
-        stream,
-        {
-          clientName: `conch-client/${CLIENT_VERSION}`,
-          connectTimeoutMs: Math.max(1, timeoutMs - (Date.now() - started)),
-          keepaliveMs: this.#options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS,
-          ...definedOnly({ token: this.#options.token, log }),
-        },
-        formatEndpoint(target),
-      );
-      this.#connection = connection;
+      const connection = await this.#open();
       this.#session = await this.#spawnSession(connection);
-      connection.on('close', (why) => {
-        this.#status = { state: 'unavailable', endpoint: this.endpoint, reason: 'closed', message: why };
-        log?.({ event: 'disconnected', why });
-      });
-      const w = connection.welcome;
-      this.#status = {
-        state: 'ready', endpoint: this.endpoint,
-        daemon: { protocolVersion: w.version, daemonVersion: w.daemonVersion, bootId: w.bootId, instanceId: w.instanceId, capabilities: w.capabilities },
-      };
-      log?.({ event: 'connected', endpoint: this.endpoint, ms: Date.now() - started, instanceId: w.instanceId });
+      this.#adopt(connection);
+      log?.({ event: 'connected', endpoint: this.endpoint, ms: Date.now() - started, instanceId: connection.welcome.instanceId });
     } catch (err) {
-      const unavailable = err instanceof UnavailableError ? err : new UnavailableError('handshake-failed', (err as Error).message, { cause: err });
-      this.#connection?.close();
-      this.#status = { state: 'unavailable', endpoint: this.endpoint, reason: unavailable.reason, message: unavailable.detail };
-      log?.({ event: 'unavailable', reason: unavailable.reason, message: unavailable.detail });
+      this.#fail(err);
     }
     return this.#status;
+  }
+
+  #adopt(connection: ClientConnection): void {
+    this.#connection = connection;
+    this.#instanceId = connection.welcome.instanceId;
+    const w = connection.welcome;
+    this.#status = {
+      state: 'ready', endpoint: this.endpoint,
+      daemon: { protocolVersion: w.version, daemonVersion: w.daemonVersion, bootId: w.bootId, instanceId: w.instanceId, capabilities: w.capabilities },
+    };
+    connection.on('close', (why) => this.#onDisconnect(connection, why));
+  }
+
+  #fail(err: unknown): void {
+    const unavailable = err instanceof UnavailableError ? err : new UnavailableError('handshake-failed', (err as Error).message, { cause: err });
+    this.#connection?.close();
+    this.#status = { state: 'unavailable', endpoint: this.endpoint, reason: unavailable.reason, message: unavailable.detail };
+    this.#options.log?.({ event: 'unavailable', reason: unavailable.reason, message: unavailable.detail });
+  }
+
+  #onDisconnect(connection: ClientConnection, why: string): void {
+    if (connection !== this.#connection) return;
+    this.#options.log?.({ event: 'disconnected', why });
+    const reconnect = this.#options.reconnect ?? this.#options.onDisconnect?.policy === 'keep';
+    if (this.#closedByUser || !reconnect) {
+      this.#status = { state: 'unavailable', endpoint: this.endpoint, reason: 'closed', message: why };
+      for (const remote of this.#commands.values()) remote.lose(why);
+      return;
+    }
+    this.#status = { state: 'connecting', endpoint: this.endpoint };
+    this.#connecting = this.#reconnect(why).finally(() => (this.#connecting = undefined));
+  }
+
+  /** Reconnects with backoff, then resumes every followed command from its last offset. */
+  async #reconnect(why: string): Promise<SessionStatus> {
+    const log = this.#options.log;
+    const deadline = Date.now() + (this.#options.reconnectTimeoutMs ?? this.#options.onDisconnect?.keepMs ?? DEFAULT_RECONNECT_TIMEOUT_MS);
+    let delay = RECONNECT_FIRST_DELAY_MS;
+    for (let attempt = 1; ; attempt++) {
+      if (this.#closedByUser) return this.#status;
+      try {
+        const connection = await this.#open();
+        const previous = this.#instanceId;
+        if (connection.welcome.instanceId !== previous) {
+          // A new daemon instance knows nothing of our commands: report them lost, never exited.
+          const lost = `the daemon restarted (instance ${previous} → ${connection.welcome.instanceId})`;
+          for (const remote of this.#commands.values()) remote.lose(lost);
+          this.#session = await this.#spawnSession(connection);
+        }
+        this.#adopt(connection);
+        for (const remote of [...this.#commands.values()]) await this.#resume(connection, remote);
+        log?.({ event: 'reconnected', attempt, instanceId: connection.welcome.instanceId });
+        return this.#status;
+      } catch (err) {
+        log?.({ event: 'reconnect failed', attempt, error: (err as Error).message });
+        if (Date.now() + delay > deadline) {
+          this.#status = { state: 'unavailable', endpoint: this.endpoint, reason: 'closed', message: `${why}; reconnecting failed: ${(err as Error).message}` };
+          for (const remote of this.#commands.values()) remote.lose(why);
+          return this.#status;
+        }
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, RECONNECT_MAX_DELAY_MS);
+      }
+    }
+  }
+
+  async #resume(connection: ClientConnection, remote: RemoteCommand): Promise<void> {
+    if (remote.finished || remote.detached) return;
+    try {
+      const reply = await connection.request(
+        {
+          type: 'Attach', command: remote.id, stdoutOffset: remote.expected[1], stderrOffset: remote.expected[2],
+          ...definedOnly({ window: this.#options.windowBytes }),
+        },
+        'Attached',
+        () => remote.rebind(connection),
+      );
+      if (reply.stdoutDropped > 0 || reply.stderrDropped > 0) {
+        remote.lose(`${reply.stdoutDropped + reply.stderrDropped} bytes of output fell out of the daemon's ring while disconnected`);
+      }
+    } catch (err) {
+      remote.lose(`cannot re-attach after reconnecting: ${(err as Error).message}`);
+    }
   }
 
   async #spawnSession(connection: ClientConnection): Promise<string> {
@@ -189,81 +346,6 @@ export class VsockShellSession implements ShellSession {
       'SessionSpawned',
     );
     return reply.session;
-  }
-
-  /** Wires a daemon command to a handle: output with credit, stdin with credit, exit, loss. */
-  #follow(connection: ClientConnection, id: string, pid: number, stdinWindow: number, pty: boolean, killGraceMs?: number): CommandHandle {
-    const window = this.#options.windowBytes ?? connection.welcome.limits.defaultWindowBytes;
-    const batch = Math.min(CREDIT_BATCH_BYTES, Math.max(1, window >> 2));
-    const unsent = { 1: 0, 2: 0 };
-    const expected = { 1: 0, 2: 0 };
-    let stdinCredit = stdinWindow;
-    let stdinWaiter: (() => void) | undefined;
-    const control: CommandControl = {
-      write: async (data) => {
-        for (let at = 0; at < data.length; ) {
-          while (stdinCredit <= 0) {
-            if (connection.closed) throw new CommandLostError(id, 'the connection closed while writing stdin');
-            await new Promise<void>((resolve) => (stdinWaiter = resolve));
-          }
-          const n = Math.min(stdinCredit, connection.maxInputChunk, data.length - at);
-          connection.post({ type: 'Input', command: id, data: data.subarray(at, at + n) });
-          stdinCredit -= n;
-          at += n;
-        }
-      },
-      end: async () => connection.post({ type: 'EndInput', command: id }),
-      signal: async (signal) => {
-        validateSignal(signal);
-        await connection.request({ type: 'Signal', command: id, signal }, 'Ok');
-      },
-      kill: async (signal, graceMs) => {
-        validateSignal(signal);
-        await connection.request({ type: 'KillCommand', command: id, signal, ...definedOnly({ graceMs: graceMs ?? killGraceMs }) }, 'Ok');
-      },
-      resize: async (cols, rows) => {
-        await connection.request({ type: 'Resize', command: id, cols, rows }, 'Ok');
-      },
-      consumed: (fd, bytes) => {
-        unsent[fd] += bytes;
-        if (unsent[fd] >= batch) {
-          connection.post({ type: 'Credit', command: id, fd, bytes: unsent[fd] });
-          unsent[fd] = 0;
-        }
-      },
-      detach: async () => {
-        await connection.request({ type: 'Detach', command: id }, 'Ok');
-        connection.unroute(id);
-        handle.fail(new ConchError(ErrorCodes.INVALID_STATE, `detached from ${id}; attach again to follow it`));
-      },
-    };
-    const handle = new CommandHandle(id, pid, control, pty);
-    connection.route(id, {
-      output: (fd: OutputFd, offset, data) => {
-        if (offset !== expected[fd]) {
-          handle.fail(new ConchError(ErrorCodes.INVALID_MESSAGE, `stream ${fd} of ${id} jumped from offset ${expected[fd]} to ${offset}`));
-          return;
-        }
-        expected[fd] += data.length;
-        handle.push(fd, data);
-      },
-      exited: (m: CommandExited) =>
-        handle.finish({
-          exitCode: m.exitCode, signal: m.signal === null ? null : (normalizeSignal(m.signal) ?? null), timedOut: m.timedOut,
-          truncated: m.truncated, durationMs: m.durationMs, stdoutBytes: m.stdoutBytes, stderrBytes: m.stderrBytes,
-        }),
-      stdinCredit: (bytes) => {
-        stdinCredit += bytes;
-        stdinWaiter?.();
-        stdinWaiter = undefined;
-      },
-      error: (err) => this.#options.log?.({ event: 'command error', command: id, code: err.code, message: err.message }),
-      lost: (why) => {
-        stdinWaiter?.();
-        handle.fail(new CommandLostError(id, why));
-      },
-    });
-    return handle;
   }
 }
 

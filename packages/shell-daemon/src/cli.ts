@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConchError, parseEndpoint } from '@conch/protocol';
+import { ConchError, MIN_MAX_FRAME_BYTES, parseEndpoint } from '@conch/protocol';
 import type { LogLevel } from './config.js';
 import { Daemon } from './daemon.js';
 import { createLogger } from './logger.js';
@@ -12,7 +12,26 @@ const USAGE = `usage: conchd --listen ENDPOINT [--listen ENDPOINT…] [--token-f
   --token-file F      require every client to present the token stored in F
   --allow-cid N       also accept vsock peers with CID N (default: only the host, CID 2)
   --log-level L       debug | info | warn | error | silent (default info); logs are JSON lines on stderr
+
+Limits (defaults in parentheses):
+  --max-sessions N        live sessions (1024)
+  --max-processes N       concurrently running commands (1024)
+  --max-frame-bytes N     largest frame accepted (1048576)
+  --max-queued-stdin N    stdin bytes queued per command (1048576)
+  --ring-bytes N          replay ring per output stream (4194304)
+  --window-bytes N        default output credit per stream (1048576)
+  --detach-keep S         seconds a session outlives its client, when the client asks to keep it (60)
+  --exit-retention S      seconds an exited command's status stays available (300)
 `;
+
+const LIMIT_FLAGS = {
+  'max-sessions': 'maxSessions',
+  'max-processes': 'maxProcesses',
+  'max-frame-bytes': 'maxFrameBytes',
+  'max-queued-stdin': 'maxQueuedStdinBytes',
+  'ring-bytes': 'ringBytes',
+  'window-bytes': 'defaultWindowBytes',
+} as const;
 
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
 
@@ -40,6 +59,9 @@ function parse(argv: string[]) {
         'log-level': { type: 'string', default: 'info' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
+        ...Object.fromEntries(Object.keys(LIMIT_FLAGS).map((flag) => [flag, { type: 'string' as const }])),
+        'detach-keep': { type: 'string' },
+        'exit-retention': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -89,8 +111,33 @@ async function main(): Promise<void> {
     if (token === '') fail(`token file ${opts['token-file']} is empty`);
   }
 
+  const limits: Partial<Record<(typeof LIMIT_FLAGS)[keyof typeof LIMIT_FLAGS], number>> = {};
+  for (const [flag, key] of Object.entries(LIMIT_FLAGS)) {
+    const text = (opts as Record<string, unknown>)[flag] as string | undefined;
+    if (text === undefined) continue;
+    if (!/^\d+$/.test(text) || Number(text) < 1) fail(`--${flag} expects a positive integer, got ${JSON.stringify(text)}`);
+    limits[key] = Number(text);
+  }
+  if (limits.maxFrameBytes !== undefined && limits.maxFrameBytes < MIN_MAX_FRAME_BYTES) fail(`--max-frame-bytes must be at least ${MIN_MAX_FRAME_BYTES}`);
+  const seconds = (flag: 'detach-keep' | 'exit-retention') => {
+    const text = opts[flag];
+    if (text === undefined) return undefined;
+    if (!/^\d+(\.\d+)?$/.test(text)) fail(`--${flag} expects seconds, got ${JSON.stringify(text)}`);
+    return Math.round(Number(text) * 1000);
+  };
+  const detachKeepMs = seconds('detach-keep');
+  const exitRetentionMs = seconds('exit-retention');
+
   const log = createLogger(logLevel);
-  const daemon = new Daemon({ listen, ...(token !== undefined ? { token } : {}), allowCids, logLevel }, log);
+  const daemon = new Daemon(
+    {
+      listen, allowCids, logLevel, limits,
+      ...(token !== undefined ? { token } : {}),
+      ...(detachKeepMs !== undefined ? { detachKeepMs } : {}),
+      ...(exitRetentionMs !== undefined ? { exitRetentionMs } : {}),
+    },
+    log,
+  );
   const shutdown = (signal: string) => {
     log.info('signal received', { signal });
     void daemon.stop();

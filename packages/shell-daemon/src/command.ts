@@ -83,7 +83,10 @@ export class Command {
     return this.#execution?.process.pty ?? false;
   }
 
-  /** Streams to `to` from the given offsets. Returns how many requested bytes are no longer held. */
+  /**
+   * Streams to `to` from the given offsets, starting at the next pump(). Returns how many
+   * requested bytes are no longer held.
+   */
   attach(to: Subscriber, offsets: Record<OutputFd, number>, window: number): Record<OutputFd, number> {
     const dropped = { 1: 0, 2: 0 };
     const sent = { 1: 0, 2: 0 };
@@ -97,7 +100,7 @@ export class Command {
       dropped[fd] = sent[fd] - offsets[fd];
     }
     this.#subscription = { to, sent, limit: { 1: sent[1] + window, 2: sent[2] + window }, window, exitSent: false };
-    this.pump();
+    // No pump here: the caller first sends the reply that tells the peer this command's id.
     return dropped;
   }
 
@@ -138,9 +141,8 @@ export class Command {
         timedOut: result.timedOut, truncated: result.truncated, durationMs: result.durationMs,
         stdoutBytes: result.stdoutBytes, stderrBytes: result.stderrBytes,
       });
-      // Everything reached this subscriber; history is no longer worth its memory.
-      this.#rings[1].release();
-      this.#rings[2].release();
+      this.#rings[1].dropHistory();
+      this.#rings[2].dropHistory();
     }
   }
 

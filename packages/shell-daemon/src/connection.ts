@@ -171,7 +171,7 @@ export class Connection implements Subscriber {
         this.send({ type: 'Ok', id: message.id });
         return;
       case 'Attach':
-        this.send(d.attach(message, this));
+        d.attach(message, this);
         return;
       case 'Detach':
         d.detach(message, this);

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import PQueue from 'p-queue';
 import {
-  Capabilities, ConchError, ErrorCodes, parseEndpoint, type Attach, type Attached, type CommandStarted, type DaemonLimits,
+  Capabilities, ConchError, ErrorCodes, parseEndpoint, type Attach, type CommandStarted, type DaemonLimits,
   type DaemonMessage, type Detach, type ExecCommand, type SessionInfo, type SignalName, type SpawnSession, type Welcome,
 } from '@conch/protocol';
 import { CommandSession, ptyAvailable } from '@conch/process';
@@ -169,6 +169,7 @@ export class Daemon {
     this.#hold(connection, session);
     connection.send(announce({ type: 'CommandStarted', id: request.id, command: command.id, pid: execution.pid, stdinWindow: command.stdinWindow }));
     this.#subscribe(connection, command, { 1: 0, 2: 0 }, request.window ?? this.limits.defaultWindowBytes);
+    command.pump();
     this.log.debug('command started', { command: command.id, session: session.id, pid: execution.pid });
     void execution.done.then((result) => {
       this.#running--;
@@ -198,14 +199,16 @@ export class Daemon {
     this.#removeSession(session);
   }
 
-  attach(request: Attach, connection: Connection): Attached {
+  /** Subscribes the connection to a command and replies Attached before any of its output. */
+  attach(request: Attach, connection: Connection): void {
     const command = this.command(request.command);
     const session = this.#sessions.get(command.session);
     if (session) this.#hold(connection, session);
     const dropped = this.#subscribe(
       connection, command, { 1: request.stdoutOffset, 2: request.stderrOffset }, request.window ?? this.limits.defaultWindowBytes,
     );
-    return { type: 'Attached', id: request.id, command: command.id, session: command.session, stdoutDropped: dropped[1], stderrDropped: dropped[2] };
+    connection.send({ type: 'Attached', id: request.id, command: command.id, session: command.session, stdoutDropped: dropped[1], stderrDropped: dropped[2] });
+    command.pump();
   }
 
   detach(request: Detach, connection: Connection): void {

@@ -61,16 +61,17 @@ export class OutputRing {
     return Buffer.alloc(0);
   }
 
-  /** Drops all history; used once a command's exit has been delivered. */
-  release(): void {
-    this.#chunks = [];
-    this.#start = this.#end;
-    this.#acked = this.#end;
+  /**
+   * Drops replay history, keeping only bytes not yet acknowledged: once a command's exit has
+   * been sent, history is not worth its memory, but a client that dropped before reading the
+   * tail can still attach and get it.
+   */
+  dropHistory(): void {
+    this.#trim(this.#acked);
   }
 
   /** Discards bytes that are both acknowledged and older than `capacity` from the end. */
-  #trim(): void {
-    const keepFrom = Math.min(this.#acked, this.#end - this.capacity);
+  #trim(keepFrom = Math.min(this.#acked, this.#end - this.capacity)): void {
     while (this.#start < keepFrom && this.#chunks.length > 0) {
       const first = this.#chunks[0]!;
       const drop = Math.min(first.length, keepFrom - this.#start);

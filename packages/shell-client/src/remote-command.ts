@@ -1,0 +1,142 @@
+import { ConchError, ErrorCodes, normalizeSignal, type CommandExited, type OutputFd } from '@conch/protocol';
+import type { ClientConnection, CommandRoute } from './client-connection.js';
+import { CommandHandle } from './command-handle.js';
+import type { CommandControl } from './command-control.js';
+import { CommandLostError } from './errors.js';
+import { validateSignal } from './validate-options.js';
+
+/** Send Credit once this much output was consumed, rather than per chunk (never more than a quarter window). */
+const CREDIT_BATCH_BYTES = 64 * 1024;
+
+/**
+ * The client's view of one daemon command: its handle, the next offset expected per stream,
+ * credit in both directions, and the connection it currently streams over. The connection can
+ * change (a reconnect re-attaches from `expected`), which is why nothing here captures one.
+ */
+export class RemoteCommand {
+  readonly id: string;
+  readonly handle: CommandHandle;
+  /** Next byte offset expected per stream: where a re-attach resumes. */
+  readonly expected: Record<OutputFd, number>;
+  readonly #window: number;
+  readonly #killGraceMs: number | undefined;
+  #connection: ClientConnection;
+  #unsent = { 1: 0, 2: 0 };
+  #stdinCredit: number;
+  #stdinWaiter: (() => void) | undefined;
+  #detached = false;
+
+  constructor(
+    connection: ClientConnection,
+    init: { id: string; pid: number; pty: boolean; stdinWindow: number; window: number; offsets?: Record<OutputFd, number>; killGraceMs?: number },
+  ) {
+    this.id = init.id;
+    this.#connection = connection;
+    this.#window = init.window;
+    this.#killGraceMs = init.killGraceMs;
+    this.#stdinCredit = init.stdinWindow;
+    this.expected = { ...(init.offsets ?? { 1: 0, 2: 0 }) };
+    this.handle = new CommandHandle(init.id, init.pid, this.#control(), init.pty, this.expected);
+    connection.route(this.id, this.#route());
+  }
+
+  get finished(): boolean {
+    return this.handle.exit !== undefined;
+  }
+
+  /** Moves the command onto a new connection (after a reconnect and a successful Attach). */
+  rebind(connection: ClientConnection): void {
+    this.#connection = connection;
+    // The new subscription starts with a fresh window; credit owed on the old one is void.
+    this.#unsent = { 1: 0, 2: 0 };
+    connection.route(this.id, this.#route());
+  }
+
+  /** The route for a connection; set synchronously as the Attached/CommandStarted reply is decoded. */
+  #route(): CommandRoute {
+    const handle = this.handle;
+    return {
+      output: (fd, offset, data) => {
+        if (offset !== this.expected[fd]) {
+          handle.fail(new ConchError(ErrorCodes.INVALID_MESSAGE, `stream ${fd} of ${this.id} jumped from offset ${this.expected[fd]} to ${offset}`));
+          return;
+        }
+        this.expected[fd] += data.length;
+        handle.push(fd, data);
+      },
+      exited: (m: CommandExited) =>
+        handle.finish({
+          exitCode: m.exitCode, signal: m.signal === null ? null : (normalizeSignal(m.signal) ?? null), timedOut: m.timedOut,
+          truncated: m.truncated, durationMs: m.durationMs, stdoutBytes: m.stdoutBytes, stderrBytes: m.stderrBytes,
+        }),
+      stdinCredit: (bytes) => {
+        this.#stdinCredit += bytes;
+        this.#wakeWriter();
+      },
+      error: () => {},
+      lost: () => this.#wakeWriter(),
+    };
+  }
+
+  /** The connection is gone for good (or the daemon restarted): the command's fate is unknown. */
+  lose(why: string): void {
+    this.#wakeWriter();
+    this.handle.fail(new CommandLostError(this.id, why));
+  }
+
+  #wakeWriter(): void {
+    this.#stdinWaiter?.();
+    this.#stdinWaiter = undefined;
+  }
+
+  #control(): CommandControl {
+    return {
+      write: async (data) => {
+        for (let at = 0; at < data.length; ) {
+          while (this.#stdinCredit <= 0) {
+            if (this.handle.exit || this.#detached) throw new ConchError(ErrorCodes.STDIN_CLOSED, `stdin of ${this.id} is closed`);
+            await new Promise<void>((resolve) => (this.#stdinWaiter = resolve));
+          }
+          const n = Math.min(this.#stdinCredit, this.#connection.maxInputChunk, data.length - at);
+          this.#connection.post({ type: 'Input', command: this.id, data: data.subarray(at, at + n) });
+          this.#stdinCredit -= n;
+          at += n;
+        }
+      },
+      end: async () => this.#connection.post({ type: 'EndInput', command: this.id }),
+      signal: async (signal) => {
+        validateSignal(signal);
+        await this.#connection.request({ type: 'Signal', command: this.id, signal }, 'Ok');
+      },
+      kill: async (signal, graceMs) => {
+        validateSignal(signal);
+        const grace = graceMs ?? this.#killGraceMs;
+        await this.#connection.request({ type: 'KillCommand', command: this.id, signal, ...(grace !== undefined ? { graceMs: grace } : {}) }, 'Ok');
+      },
+      resize: async (cols, rows) => {
+        await this.#connection.request({ type: 'Resize', command: this.id, cols, rows }, 'Ok');
+      },
+      consumed: (fd, bytes) => {
+        this.#unsent[fd] += bytes;
+        if (this.#unsent[fd] >= Math.min(CREDIT_BATCH_BYTES, Math.max(1, this.#window >> 2))) {
+          this.#connection.post({ type: 'Credit', command: this.id, fd, bytes: this.#unsent[fd] });
+          this.#unsent[fd] = 0;
+        }
+      },
+      detach: async () => {
+        await this.#connection.request({ type: 'Detach', command: this.id }, 'Ok');
+        this.#detached = true;
+        this.#connection.unroute(this.id);
+        this.handle.fail(
+          new ConchError(ErrorCodes.INVALID_STATE, `detached from ${this.id} at offsets ${this.expected[1]}/${this.expected[2]}; attach to follow it again`, {
+            command: this.id, stdoutOffset: this.expected[1], stderrOffset: this.expected[2],
+          }),
+        );
+      },
+    };
+  }
+
+  get detached(): boolean {
+    return this.#detached;
+  }
+}

@@ -1,0 +1,179 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { appendFileSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ErrorCodes, VsockShellSession } from '@conch/shell-client';
+import { startDaemon } from '../helpers/daemon-process.js';
+import { RawClient } from '../helpers/raw-client.js';
+import { rssBytes } from '../helpers/rss.js';
+import { UnixProxy } from '../helpers/unix-proxy.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const MiB = 1 << 20;
+
+/** 100 MB of random bytes on stdout, their sha256 on stderr first. */
+const HASHED_STREAM = (bytes: number) =>
+  `f=$(mktemp) && head -c ${bytes} /dev/urandom > "$f" && sha256sum "$f" | cut -d" " -f1 >&2 && cat "$f"; rm -f "$f"`;
+
+describe('flow control, detach/reattach and limits', () => {
+  it('keeps daemon memory bounded under a client that reads nothing, with no head-of-line blocking', async () => {
+    const daemon = await startDaemon();
+    const s = new VsockShellSession(daemon.endpoint);
+    await s.connect();
+    const baseline = rssBytes(daemon.child.pid!);
+    // Two firehoses nobody reads, on the same connection as the commands that must keep flowing.
+    const yes = await s.spawn(['yes']);
+    const urandom = await s.spawn(['cat', '/dev/urandom']);
+    const samples: number[] = [];
+    const stallMs = Number(process.env.CONCH_STALL_MS ?? 30_000);
+    const until = Date.now() + stallMs;
+    while (Date.now() < until) {
+      samples.push(rssBytes(daemon.child.pid!));
+      expect((await s.exec(['echo', 'still flowing'])).stdout).toBe('still flowing\n');
+      await sleep(500);
+    }
+    const peak = Math.max(...samples);
+    // Two rings of 4 MiB per stream, the socket buffers, and frames in flight: a fixed bound,
+    // where an unbounded daemon would have grown by gigabytes in this time.
+    expect(peak - baseline, `baseline ${baseline}, samples ${samples.join(',')}`).toBeLessThan(96 * MiB);
+    const late = samples.slice(Math.floor(samples.length / 2));
+    expect(Math.max(...late) - Math.min(...late)).toBeLessThan(32 * MiB);
+    await yes.kill('SIGKILL');
+    await urandom.kill('SIGKILL');
+    await s.close();
+    await daemon.stop();
+  }, 120_000);
+
+  it('lets a client killed with SIGKILL mid-stream reattach from its last offset, byte-exact', async () => {
+    const daemon = await startDaemon();
+    const dir = mkdtempSync(join(tmpdir(), 'conch-reattach-'));
+    const out = join(dir, 'stdout');
+    const err = join(dir, 'stderr');
+    writeFileSync(out, '');
+    writeFileSync(err, '');
+    const total = 100_000_000;
+    const client = spawn(process.execPath, [join(import.meta.dirname, '../fixtures/stream-to-files.mjs'), daemon.endpoint, HASHED_STREAM(total), out, err], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const commandId = await new Promise<string>((resolve) => client.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
+    while (statSync(out).size < 20 * MiB) await sleep(50);
+    client.kill('SIGKILL');
+    await new Promise((r) => client.once('exit', r));
+    const offsets = { stdoutOffset: statSync(out).size, stderrOffset: statSync(err).size };
+    expect(offsets.stdoutOffset).toBeLessThan(total);
+
+    const s = new VsockShellSession(daemon.endpoint);
+    const listed = (await s.list()).flatMap((x) => x.commands).find((c) => c.command === commandId);
+    expect(listed).toMatchObject({ state: 'running', attached: false });
+    const { handle, dropped } = await s.attach(commandId, offsets);
+    expect(dropped).toEqual({ stdout: 0, stderr: 0 });
+    for await (const { fd, data } of handle) appendFileSync(fd === 1 ? out : err, data);
+    expect((await handle.wait()).exitCode).toBe(0);
+    const bytes = readFileSync(out);
+    expect(bytes.length).toBe(total);
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(readFileSync(err, 'utf8').trim());
+    await s.close();
+    await daemon.stop();
+  }, 180_000);
+
+  it('resumes followed commands automatically after the connection drops', async () => {
+    const daemon = await startDaemon();
+    const proxy = await UnixProxy.start(join(mkdtempSync(join(tmpdir(), 'conch-proxy-')), 'p.sock'), daemon.socket);
+    const s = new VsockShellSession(`unix:${proxy.path}`, { onDisconnect: { policy: 'keep', keepMs: 30_000 } });
+    const h = await s.spawn(HASHED_STREAM(30_000_000));
+    const hash = createHash('sha256');
+    let stdout = 0;
+    let stderr = '';
+    let cuts = 0;
+    for await (const { fd, data } of h) {
+      if (fd === 2) stderr += Buffer.from(data).toString();
+      else {
+        hash.update(data);
+        stdout += data.length;
+        // Cut the link twice, mid-stream.
+        if ((stdout > 5 * MiB && cuts === 0) || (stdout > 15 * MiB && cuts === 1)) cuts += proxy.cutAll() > 0 ? 1 : 0;
+      }
+    }
+    expect(cuts).toBe(2);
+    expect((await h.wait()).exitCode).toBe(0);
+    expect(stdout).toBe(30_000_000);
+    expect(hash.digest('hex')).toBe(stderr.trim());
+    expect(s.status.state).toBe('ready');
+    await s.close();
+    proxy.close();
+    await daemon.stop();
+  }, 120_000);
+
+  it('reports in-flight commands as lost, never exited, when the daemon restarted', async () => {
+    const first = await startDaemon();
+    const s = new VsockShellSession(first.endpoint, { onDisconnect: { policy: 'keep', keepMs: 10_000 }, reconnectTimeoutMs: 10_000 });
+    await s.connect();
+    const before = s.daemon!.instanceId;
+    const h = await s.spawn(['sleep', '30']);
+    await first.stop('SIGKILL');
+    process.kill(-h.pid, 'SIGKILL');
+    const second = await startDaemon([], { socket: first.socket });
+    await expect(h.wait()).rejects.toMatchObject({ code: ErrorCodes.COMMAND_LOST, message: expect.stringContaining('restarted') });
+    expect((await s.connect()).state).toBe('ready');
+    expect(s.daemon!.instanceId).not.toBe(before);
+    expect((await s.exec(['echo', 'new daemon'])).stdout).toBe('new daemon\n');
+    await s.close();
+    await second.stop();
+  }, 60_000);
+
+  it('keeps exit status after exit, tells exactly how many bytes fell out of the ring, and lists', async () => {
+    const daemon = await startDaemon(['--ring-bytes', '65536']);
+    const s = new VsockShellSession(daemon.endpoint, { onDisconnect: { policy: 'keep', keepMs: 30_000 } });
+    const h = await s.spawn('head -c 1000000 /dev/zero; exit 6');
+    expect((await h.wait()).exitCode).toBe(6);
+    const info = (await s.list()).flatMap((x) => x.commands).find((c) => c.command === h.id);
+    expect(info).toMatchObject({ state: 'exited', exitCode: 6, stdoutBytes: 1000000 });
+    const again = await s.attach(h.id, { stdoutOffset: 0 });
+    let received = 0;
+    for await (const { data } of again.handle) received += data.length;
+    expect((await again.handle.wait()).exitCode).toBe(6);
+    expect(again.dropped.stdout).toBeGreaterThan(0);
+    expect(again.dropped.stdout + received).toBe(1000000);
+    await s.close();
+    await daemon.stop();
+  });
+
+  it('enforces session, process and stdin limits with typed errors while everything else carries on', async () => {
+    const daemon = await startDaemon(['--max-sessions', '2', '--max-processes', '2', '--max-queued-stdin', '4096']);
+    const a = new VsockShellSession(daemon.endpoint);
+    const b = new VsockShellSession(daemon.endpoint);
+    const c = new VsockShellSession(daemon.endpoint);
+    expect((await a.connect()).state).toBe('ready');
+    expect((await b.connect()).state).toBe('ready');
+    expect(await c.connect()).toMatchObject({ state: 'unavailable' });
+    const raw = await RawClient.connect(daemon.socket);
+    await raw.hello();
+    raw.send({ type: 'SpawnSession', id: 1 });
+    expect(await raw.next((f) => f.id === 1)).toMatchObject({ type: 'Error', code: ErrorCodes.LIMIT_EXCEEDED });
+
+    const long1 = await a.spawn(['sleep', '30']);
+    const long2 = await a.spawn(['sleep', '30']);
+    await expect(b.exec(['true'])).rejects.toMatchObject({ code: ErrorCodes.LIMIT_EXCEEDED });
+    await long1.kill('SIGKILL');
+    await long1.wait();
+    expect((await b.exec(['echo', 'ok'])).stdout).toBe('ok\n');
+    await long2.kill('SIGKILL');
+    await long2.wait();
+
+    // A peer that ignores stdin credit is refused, not buffered without bound.
+    const cat = await a.spawn(['sleep', '5'], { stdin: true });
+    const rawA = await RawClient.connect(daemon.socket);
+    await rawA.hello();
+    // The pipe takes 64 KiB before the child's unread stdin backs up into the daemon's queue.
+    for (let i = 0; i < 40; i++) rawA.send({ type: 'Input', command: cat.id, data: Buffer.alloc(2048) });
+    expect(await rawA.next((f) => f.type === 'Error')).toMatchObject({ code: ErrorCodes.LIMIT_EXCEEDED, command: cat.id });
+    await cat.kill('SIGKILL');
+    raw.close();
+    rawA.close();
+    await a.close();
+    await b.close();
+    await daemon.stop();
+  });
+});
