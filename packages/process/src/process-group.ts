@@ -9,6 +9,15 @@ export function signalGroup(pgid: number, signal: SignalName): boolean {
     process.kill(-pgid, signalNumber(signal));
     return true;
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+  // forkpty returns the pid before the child has run setsid(), so a kill that comes right after
+  // spawning finds no group yet. Until then the child is alone (setsid is the first thing it
+  // does, before it can fork), so signalling it directly reaches everything there is.
+  try {
+    process.kill(pgid, signalNumber(signal));
+    return true;
+  } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
     throw err;
   }

@@ -3,10 +3,9 @@ import { ConchError, ErrorCodes, normalizeSignal, type OutputFd, type SignalName
 import { CommandHandle } from './command-handle.js';
 import type { CommandControl } from './command-control.js';
 import { UnavailableError } from './errors.js';
-import { execVia } from './exec.js';
-import type { ExecResult } from './exec-result.js';
-import type { ExecOptions, SessionOptions, SpawnOptions } from './options.js';
-import type { CommandLine, ShellSession } from './shell-session.js';
+import type { SessionOptions, SpawnOptions } from './options.js';
+import { SessionBase } from './session-base.js';
+import type { CommandLine } from './shell-session.js';
 import type { SessionStatus } from './status.js';
 import { validateCommand, validateSignal } from './validate-options.js';
 
@@ -21,7 +20,7 @@ let localIds = 0;
  * control. For tests and for hosts that are themselves the sandbox. It is chosen explicitly
  * (`local` endpoint); a VsockShellSession never turns into one.
  */
-export class LocalProcessShellSession implements ShellSession {
+export class LocalProcessShellSession extends SessionBase {
   readonly endpoint = 'local';
   readonly #core: CommandSession;
   readonly #running = new Set<Execution>();
@@ -29,6 +28,7 @@ export class LocalProcessShellSession implements ShellSession {
   #closed = false;
 
   constructor(options: SessionOptions = {}) {
+    super();
     this.#core = new CommandSession({
       ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
       ...(options.env !== undefined ? { env: options.env } : {}),
@@ -48,14 +48,6 @@ export class LocalProcessShellSession implements ShellSession {
 
   async connect(): Promise<SessionStatus> {
     return this.status;
-  }
-
-  exec(command: CommandLine, options?: ExecOptions & { encoding?: 'utf8' }): Promise<ExecResult<string>>;
-  exec(command: CommandLine, options: ExecOptions & { encoding: 'buffer' }): Promise<ExecResult<Uint8Array>>;
-  exec(command: CommandLine, options?: ExecOptions): Promise<ExecResult<string | Uint8Array>>;
-  async exec(command: CommandLine, options: ExecOptions = {}): Promise<ExecResult<string | Uint8Array>> {
-    validateCommand(command, options);
-    return execVia((c, o) => this.spawn(c, o), command, options);
   }
 
   async spawn(command: CommandLine, options: SpawnOptions = {}): Promise<CommandHandle> {

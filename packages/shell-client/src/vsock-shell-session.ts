@@ -2,11 +2,10 @@ import { formatEndpoint, parseEndpoint, type Endpoint, type SessionInfo } from '
 import { ClientConnection } from './client-connection.js';
 import type { CommandHandle } from './command-handle.js';
 import { UnavailableError } from './errors.js';
-import { execVia } from './exec.js';
-import type { ExecResult } from './exec-result.js';
-import type { ExecOptions, SessionOptions, SpawnOptions } from './options.js';
+import type { SessionOptions, SpawnOptions } from './options.js';
+import { SessionBase } from './session-base.js';
 import { RemoteCommand } from './remote-command.js';
-import type { CommandLine, ShellSession } from './shell-session.js';
+import type { CommandLine } from './shell-session.js';
 import type { SessionStatus } from './status.js';
 import { openTransport } from './transports/open-transport.js';
 import { validateCommand, validateSignal } from './validate-options.js';
@@ -60,7 +59,7 @@ const RECONNECT_MAX_DELAY_MS = 2_000;
  * or `hybrid-vsock:` (Firecracker / Cloud Hypervisor). When the daemon cannot be reached the
  * status says why and every operation rejects with UnavailableError; nothing runs on the host.
  */
-export class VsockShellSession implements ShellSession {
+export class VsockShellSession extends SessionBase {
   readonly endpoint: string;
   readonly #target: Endpoint | undefined;
   readonly #options: VsockSessionOptions;
@@ -74,6 +73,7 @@ export class VsockShellSession implements ShellSession {
 
   /** @param endpoint `unix:PATH` or `hybrid-vsock:PATH:PORT`; undefined or '' means not configured. */
   constructor(endpoint: string | undefined, options: VsockSessionOptions = {}) {
+    super();
     this.#options = options;
     this.endpoint = endpoint ?? '';
     let target: Endpoint | undefined;
@@ -111,14 +111,6 @@ export class VsockShellSession implements ShellSession {
     if (this.#status.state !== 'connecting') return Promise.resolve(this.#status);
     this.#connecting ??= this.#connect().finally(() => (this.#connecting = undefined));
     return this.#connecting;
-  }
-
-  exec(command: CommandLine, options?: ExecOptions & { encoding?: 'utf8' }): Promise<ExecResult<string>>;
-  exec(command: CommandLine, options: ExecOptions & { encoding: 'buffer' }): Promise<ExecResult<Uint8Array>>;
-  exec(command: CommandLine, options?: ExecOptions): Promise<ExecResult<string | Uint8Array>>;
-  async exec(command: CommandLine, options: ExecOptions = {}): Promise<ExecResult<string | Uint8Array>> {
-    validateCommand(command, options);
-    return execVia((c, o) => this.spawn(c, o), command, options);
   }
 
   async spawn(command: CommandLine, options: SpawnOptions = {}): Promise<CommandHandle> {

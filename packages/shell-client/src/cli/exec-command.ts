@@ -1,9 +1,9 @@
 import { finished } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { signalNumber, type SignalName } from '@conch/protocol';
-import type { CommandHandle } from '../command-handle.js';
 import type { SpawnOptions } from '../options.js';
 import { exitStatusOf } from './exit-codes.js';
+import { forwardStdin } from './forward-stdin.js';
 import { openFromOptions, parseSeconds, usageError, type GlobalOptions } from './global-options.js';
 
 /** Signals to conch itself that are passed on to the remote command, as ssh does. */
@@ -54,7 +54,7 @@ export async function execCommand(args: string[], global: GlobalOptions): Promis
       process.on(signal, listener);
       return () => process.off(signal, listener);
     });
-    const stdinDone = values.stdin ? pumpStdin(handle) : undefined;
+    const stdinDone = values.stdin ? forwardStdin(handle) : undefined;
     // Our stdout/stderr may be slow pipes: Readables give the command exactly that backpressure.
     handle.stdout.pipe(process.stdout, { end: false });
     handle.stderr.pipe(process.stderr, { end: false });
@@ -69,12 +69,3 @@ export async function execCommand(args: string[], global: GlobalOptions): Promis
   }
 }
 
-/** Forwards our stdin, honouring the daemon's stdin credit; EOF becomes end(). */
-async function pumpStdin(handle: CommandHandle): Promise<void> {
-  try {
-    for await (const chunk of process.stdin) await handle.write(chunk as Buffer);
-    await handle.end();
-  } catch {
-    // The command exited or closed its stdin; what we had left to send has nowhere to go.
-  }
-}

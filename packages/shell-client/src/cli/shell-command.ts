@@ -4,6 +4,7 @@ import type { SignalName } from '@conch/protocol';
 import type { CommandHandle } from '../command-handle.js';
 import type { CommandLine } from '../shell-session.js';
 import { exitStatusOf } from './exit-codes.js';
+import { forwardStdin } from './forward-stdin.js';
 import { openFromOptions, type GlobalOptions } from './global-options.js';
 import { LocalTerminal } from './local-terminal.js';
 
@@ -40,7 +41,7 @@ export async function shellCommand(args: string[], global: GlobalOptions): Promi
     const running = handle;
     terminal.enterRaw();
     terminal.onResize((cols, rows) => void running.resize(cols, rows).catch(() => {}));
-    void pumpInput(running);
+    void forwardStdin(running);
     // Backpressure: a slow local terminal slows the remote command through its output credit.
     running.stdout.pipe(process.stdout, { end: false });
     const exit = await running.wait();
@@ -55,12 +56,3 @@ export async function shellCommand(args: string[], global: GlobalOptions): Promi
   }
 }
 
-/** Local keystrokes to the remote terminal, honouring stdin credit; local EOF becomes end(). */
-async function pumpInput(handle: CommandHandle): Promise<void> {
-  try {
-    for await (const chunk of process.stdin) await handle.write(chunk as Buffer);
-    await handle.end();
-  } catch {
-    // The shell has exited; keystrokes after that have nowhere to go.
-  }
-}
