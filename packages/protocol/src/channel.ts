@@ -109,6 +109,9 @@ export class FrameChannel<In extends Message, Out extends Message> extends Event
   }
 
   #fail(err: ProtocolError, refs: { requestId?: number; command?: string }): void {
+    // After a fatal error the decoder may still choke on the rest of the chunk it was given;
+    // the stream is already being closed, so that is not news for the listeners.
+    if (this.#closed) return;
     const fatal = FATAL_STREAM_CODES.has(err.code);
     this.emit('protocolError', err, { fatal, ...refs });
     if (fatal) this.close();
