@@ -70,6 +70,8 @@ export class VsockShellSession extends SessionBase {
   #session: string | undefined;
   #instanceId: string | undefined;
   #closedByUser = false;
+  /** Set on sessions made by fork(): they ride on the parent's connection. */
+  #parent: VsockShellSession | undefined;
 
   /** @param endpoint `unix:PATH` or `hybrid-vsock:PATH:PORT`; undefined or '' means not configured. */
   constructor(endpoint: string | undefined, options: VsockSessionOptions = {}) {
@@ -166,6 +168,18 @@ export class VsockShellSession extends SessionBase {
     return { handle: remote!.handle, dropped: { stdout: attached.stdoutDropped, stderr: attached.stderrDropped } };
   }
 
+  /**
+   * Another session (its own cwd and environment) on this session's connection. Transports that
+   * carry a single stream (a virtio-serial port) need this; on the others it saves a connection
+   * and a handshake per session. A forked session closes with its parent's connection and does
+   * not reconnect on its own.
+   */
+  fork(options: SessionOptions = {}): VsockShellSession {
+    const child = new VsockShellSession(this.endpoint, { ...this.#options, ...options, reconnect: false });
+    child.#parent = this;
+    return child;
+  }
+
   /** Sessions and commands the daemon holds, with their state and byte counts. */
   async list(): Promise<readonly SessionInfo[]> {
     const connection = await this.#ready();
@@ -186,7 +200,7 @@ export class VsockShellSession extends SessionBase {
     if (connection && !connection.closed && this.#session !== undefined) {
       await connection.request({ type: 'KillSession', session: this.#session }, 'Ok').catch(() => {});
     }
-    connection?.close();
+    if (!this.#parent) connection?.close();
     this.#status = { state: 'unavailable', endpoint: this.endpoint, reason: 'closed', message: 'the session was closed' };
   }
 
@@ -234,7 +248,7 @@ export class VsockShellSession extends SessionBase {
     const log = this.#options.log;
     const started = Date.now();
     try {
-      const connection = await this.#open();
+      const connection = this.#parent ? await this.#parent.#ready() : await this.#open();
       this.#session = await this.#spawnSession(connection);
       this.#adopt(connection);
       log?.({ event: 'connected', endpoint: this.endpoint, ms: Date.now() - started, instanceId: connection.welcome.instanceId });
@@ -257,7 +271,7 @@ export class VsockShellSession extends SessionBase {
 
   #fail(err: unknown): void {
     const unavailable = err instanceof UnavailableError ? err : new UnavailableError('handshake-failed', (err as Error).message, { cause: err });
-    this.#connection?.close();
+    if (!this.#parent) this.#connection?.close();
     this.#status = { state: 'unavailable', endpoint: this.endpoint, reason: unavailable.reason, message: unavailable.detail };
     this.#options.log?.({ event: 'unavailable', reason: unavailable.reason, message: unavailable.detail });
   }
