@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+// Builds the daemon bundle: one conchd file plus the native addons it loads, laid out to drop
+// into any rootfs at PREFIX (default /opt/conch):
+//   PREFIX/bin/conchd                 launcher (runs node on the bundle)
+//   PREFIX/lib/conchd.mjs             conchd and every JS dependency, in one file
+//   PREFIX/lib/native/pty.node        node-pty's addon (PTY sessions; conchd runs without it)
+//   PREFIX/lib/native/vsock.node      our AF_VSOCK addon, when built
+// Usage: node guest-image/bundle.mjs OUTDIR   (OUTDIR receives the PREFIX tree, e.g. OUTDIR/opt/conch)
+import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { build } from 'esbuild';
+
+export const PREFIX = '/opt/conch';
+const root = resolve(import.meta.dirname, '..');
+
+export async function bundle(outDir) {
+  const prefix = join(outDir, PREFIX);
+  rmSync(prefix, { recursive: true, force: true });
+  mkdirSync(join(prefix, 'bin'), { recursive: true });
+  mkdirSync(join(prefix, 'lib/native'), { recursive: true });
+  await build({
+    entryPoints: [join(root, 'packages/shell-daemon/src/cli.ts')],
+    outfile: join(prefix, 'lib/conchd.mjs'),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    // Resolve our packages from source, like the tests do, so the bundle never depends on dist/.
+    conditions: ['source'],
+    // The native addons are loaded from files next to the bundle (see the launcher's env).
+    external: ['node-pty', '@conch/node-vsock'],
+    // Bundled CommonJS dependencies call require(); ESM has none, so give them one.
+    banner: { js: "import { createRequire as __conchCreateRequire } from 'node:module'; const require = __conchCreateRequire(import.meta.url);" },
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+  const natives = {
+    'pty.node': join(root, 'node_modules/node-pty/build/Release/pty.node'),
+    'vsock.node': join(root, 'packages/node-vsock/build/Release/vsock.node'),
+  };
+  for (const [name, from] of Object.entries(natives)) {
+    if (existsSync(from)) copyFileSync(from, join(prefix, 'lib/native', name));
+    else console.warn(`bundle: ${from} is missing; the bundle ships without ${name}`);
+  }
+  const launcher = join(prefix, 'bin/conchd');
+  writeFileSync(
+    launcher,
+    `#!/bin/sh
+# conchd launcher: node from CONCH_NODE or PATH, native addons from next to the bundle.
+here=$(dirname "$(readlink -f "$0")")/..
+export CONCH_NODE_PTY="\${CONCH_NODE_PTY:-$here/lib/native/pty.node}"
+export CONCH_VSOCK_ADDON="\${CONCH_VSOCK_ADDON:-$here/lib/native/vsock.node}"
+exec "\${CONCH_NODE:-node}" "$here/lib/conchd.mjs" "$@"
+`,
+  );
+  chmodSync(launcher, 0o755);
+  return prefix;
+}
+
+if (process.argv[1] === import.meta.filename) {
+  const out = process.argv[2];
+  if (!out) {
+    console.error('usage: node guest-image/bundle.mjs OUTDIR');
+    process.exit(64);
+  }
+  const prefix = await bundle(resolve(out));
+  console.log(`bundle: ${prefix}`);
+}

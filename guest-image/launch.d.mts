@@ -1,0 +1,23 @@
+/** Types for launch.mjs, for TypeScript callers (the e2e suite). */
+export interface BootOptions {
+  readonly accel?: 'tcg' | 'kvm';
+  readonly memoryMb?: number;
+  readonly cpus?: number;
+  readonly log?: (line: string) => void;
+}
+
+export interface Vm {
+  readonly endpoints: { readonly virtioSerial: string };
+  /** The per-VM directory holding the sockets and the console log. */
+  readonly dir: string;
+  readonly pid: number;
+  /** Launch to first successful conch handshake. */
+  readonly bootToReadyMs: number;
+  /** Kernel plus initramfs. */
+  readonly imageBytes: number;
+  /** The guest's serial console so far. */
+  console(): string;
+  stop(): Promise<void>;
+}
+
+export function bootVm(options?: BootOptions): Promise<Vm>;
