@@ -11,6 +11,13 @@ export interface FrameChannelOptions<In> {
   readonly maxFrameBytes: number;
   /** Validates a decoded body into a message; throws ProtocolError. */
   readonly validate: (value: unknown) => In;
+  /**
+   * Stop reading the peer while more than this many bytes of our frames wait to be written to
+   * it, until they drain: a peer that sends requests but never reads the replies cannot grow
+   * our memory. Only for a side whose peer keeps reading while its own writes are blocked (the
+   * daemon); two peers that both did this could wait on each other. @default no bound
+   */
+  readonly maxUnreadBytes?: number;
 }
 
 export interface FrameChannelEvents<In> {
@@ -31,6 +38,8 @@ export class FrameChannel<In extends Message, Out extends Message> extends Event
   readonly #options: FrameChannelOptions<In>;
   #closed = false;
   #emittedClose = false;
+  /** Why reading the peer is paused: the decoder is backed up, or the peer is not reading us. */
+  readonly #held = new Set<'decoder' | 'peer'>();
 
   constructor(stream: Duplex, options: FrameChannelOptions<In>) {
     super();
@@ -42,9 +51,9 @@ export class FrameChannel<In extends Message, Out extends Message> extends Event
     stream.on('data', (chunk: Buffer) => {
       // write() returning false means the decoder is backed up behind a slow listener; stop
       // reading the peer until it drains, so a flood of frames cannot grow our memory.
-      if (!this.#closed && !this.#decoder.write(chunk)) {
-        stream.pause();
-        this.#decoder.once('drain', () => stream.resume());
+      if (!this.#closed && !this.#decoder.write(chunk) && !this.#held.has('decoder')) {
+        this.#hold('decoder');
+        this.#decoder.once('drain', () => this.#release('decoder'));
       }
     });
     stream.on('drain', () => this.emit('drain'));
@@ -66,7 +75,23 @@ export class FrameChannel<In extends Message, Out extends Message> extends Event
   /** Sends one message. Returns false when the caller should wait for 'drain' before sending more. */
   send(message: Out): boolean {
     if (this.#closed || this.#stream.destroyed || !this.#stream.writable) return false;
-    return this.#stream.write(encodeFrame(message));
+    const ok = this.#stream.write(encodeFrame(message));
+    const max = this.#options.maxUnreadBytes;
+    // 'drain' follows only a write that returned false, so hold only then.
+    if (!ok && max !== undefined && this.#stream.writableLength > max && !this.#held.has('peer')) {
+      this.#hold('peer');
+      this.#stream.once('drain', () => this.#release('peer'));
+    }
+    return ok;
+  }
+
+  #hold(reason: 'decoder' | 'peer'): void {
+    if (this.#held.size === 0) this.#stream.pause();
+    this.#held.add(reason);
+  }
+
+  #release(reason: 'decoder' | 'peer'): void {
+    if (this.#held.delete(reason) && this.#held.size === 0) this.#stream.resume();
   }
 
   /** Half-closes after pending writes flush, then tears the stream down. */

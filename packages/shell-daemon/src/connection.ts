@@ -15,6 +15,12 @@ const STREAM_FRAME_OVERHEAD = 512;
 const MAX_CHUNK_BYTES = 256 * 1024;
 
 /**
+ * Replies and output queued for a peer that is not reading, past which we stop reading its
+ * requests. Output alone stays under this (commands pause while the socket is congested).
+ */
+const MAX_UNREAD_BYTES = 4 * MAX_CHUNK_BYTES;
+
+/**
  * One client connection on any transport. It owns the handshake, dispatches validated
  * requests to the daemon, and is the Subscriber its commands stream to.
  */
@@ -30,7 +36,9 @@ export class Connection implements Subscriber {
     this.id = id;
     this.#daemon = daemon;
     this.#log = log;
-    this.#channel = new FrameChannel(stream, { maxFrameBytes: daemon.limits.maxFrameBytes, validate: validateClientMessage });
+    this.#channel = new FrameChannel(stream, {
+      maxFrameBytes: daemon.limits.maxFrameBytes, validate: validateClientMessage, maxUnreadBytes: MAX_UNREAD_BYTES,
+    });
     this.#channel.on('message', (message) => this.#onMessage(message));
     this.#channel.on('protocolError', (err, refs) => this.#onProtocolError(err, refs));
     this.#channel.on('drain', () => this.#daemon.pumpFor(this));
