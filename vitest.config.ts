@@ -12,13 +12,14 @@ export default defineConfig({
   test: {
     projects: [
       { ...shared, test: { name: 'protocol', root: 'packages/protocol', include: ['test/**/*.test.ts'] } },
+      { ...shared, test: { name: 'node-vsock', root: 'packages/node-vsock', include: ['test/**/*.test.ts'] } },
       { ...shared, test: { name: 'process', root: 'packages/process', include: ['test/**/*.test.ts'] } },
       { ...shared, test: { name: 'shell-daemon', root: 'packages/shell-daemon', include: ['test/**/*.test.ts'] } },
       { ...shared, test: { name: 'shell-client', root: 'packages/shell-client', include: ['test/**/*.test.ts'] } },
       { ...shared, test: { name: 'conformance', root: 'test', include: ['conformance/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 } },
       // The real VM: one boot per file, TCG on 2 cores; generous timeouts.
       { ...shared, test: { name: 'e2e', root: 'test', include: ['e2e/**/*.test.ts'], testTimeout: 600_000, hookTimeout: 300_000 } },
-      { ...shared, test: { name: 'integration', root: 'test', include: ['daemon/**/*.test.ts', 'cli/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 } },
+      { ...shared, test: { name: 'integration', root: 'test', include: ['daemon/**/*.test.ts', 'cli/**/*.test.ts', 'hardening/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 } },
     ],
   },
 });
