@@ -61,6 +61,9 @@ export class FrameChannel<In extends Message, Out extends Message> extends Event
     stream.on('error', () => this.destroy());
     stream.on('end', () => this.close());
     stream.on('close', () => this.destroy());
+    // A transport may be handed over paused (a hybrid-vsock socket, held still between its
+    // CONNECT reply and now so no byte was emitted to nobody): now that we listen, let it flow.
+    if (this.#held.size === 0) stream.resume();
   }
 
   get closed(): boolean {

@@ -55,6 +55,8 @@ export class ClientConnection extends EventEmitter<ClientConnectionEvents> {
 
   private constructor(channel: FrameChannel<DaemonMessage, ClientMessage>, welcome: Welcome, options: ClientConnectionOptions) {
     super();
+    // Every session forked onto this connection listens for its close: many are normal.
+    this.setMaxListeners(0);
     this.#channel = channel;
     this.welcome = welcome;
     this.#log = options.log;

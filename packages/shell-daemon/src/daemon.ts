@@ -68,6 +68,8 @@ export class Daemon {
         const listener = await openListener(parseEndpoint(text), (stream, peer) => void this.accept(stream, peer), {
           onStdioEnd: () => this.#stdioEnded(),
           onError: (endpoint, err) => this.log.warn('listener error; retrying', { endpoint, error: err.message }),
+          allowCids: this.config.allowCids ?? [],
+          onRejected: (peer, reason) => this.log.warn('peer rejected', { ...peer, reason }),
         });
         this.#listeners.push(listener);
         this.log.info('listening', { endpoint: listener.endpoint });

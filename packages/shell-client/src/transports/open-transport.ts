@@ -4,6 +4,7 @@ import { UnavailableError } from '../errors.js';
 import { connectHybridVsock } from './hybrid-vsock.js';
 import type { TransportOptions } from './transport.js';
 import { connectUnix } from './unix.js';
+import { connectVsock } from './vsock.js';
 
 export async function openTransport(endpoint: Endpoint, options: TransportOptions): Promise<Duplex> {
   switch (endpoint.kind) {
@@ -12,6 +13,8 @@ export async function openTransport(endpoint: Endpoint, options: TransportOption
     case 'hybrid-vsock':
       return connectHybridVsock(endpoint.path, endpoint.port, options);
     case 'vsock':
+      if (endpoint.cid === undefined) throw new UnavailableError('not-configured', 'a vsock endpoint needs a CID: vsock:CID:PORT');
+      return connectVsock(endpoint.cid, endpoint.port, options);
     case 'virtio-serial':
     case 'stdio':
     case 'local':

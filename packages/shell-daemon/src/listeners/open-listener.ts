@@ -3,12 +3,17 @@ import type { AcceptStream, Listener } from './listener.js';
 import { listenStdio } from './stdio.js';
 import { listenUnix } from './unix.js';
 import { listenVirtioSerial } from './virtio-serial.js';
+import { listenVsock } from './vsock.js';
 
 export interface ListenerContext {
   /** Called when a single-connection listener (stdio) loses its peer. */
   readonly onStdioEnd: () => void;
   /** Transient listener failures that are retried (a virtio-serial port that cannot be opened). */
   readonly onError: (endpoint: string, err: Error) => void;
+  /** vsock peer CIDs accepted besides the host. */
+  readonly allowCids: readonly number[];
+  /** A peer was refused (vsock CID check); logged with its reason. */
+  readonly onRejected: (peer: Record<string, unknown>, reason: string) => void;
 }
 
 export async function openListener(endpoint: Endpoint, accept: AcceptStream, context: ListenerContext): Promise<Listener> {
@@ -20,6 +25,10 @@ export async function openListener(endpoint: Endpoint, accept: AcceptStream, con
     case 'virtio-serial':
       return listenVirtioSerial(endpoint.name, accept, { onError: (err) => context.onError(formatEndpoint(endpoint), err) });
     case 'vsock':
+      if (endpoint.cid !== undefined) {
+        throw new ConchError(ErrorCodes.INVALID_ARGUMENT, `conchd listens on vsock:PORT (every CID); got ${formatEndpoint(endpoint)}`);
+      }
+      return listenVsock(endpoint.port, accept, { allowCids: context.allowCids, onRejected: context.onRejected });
     case 'hybrid-vsock':
     case 'local':
       throw new ConchError(ErrorCodes.INVALID_ARGUMENT, `conchd cannot listen on ${formatEndpoint(endpoint)}`);
