@@ -17,7 +17,7 @@ import { bundle } from './bundle.mjs';
 const root = resolve(import.meta.dirname, '..');
 const CACHE = join(root, '.cache/guest-image');
 /** Kernel modules the image loads, in dependency order after resolution (built-ins are skipped). */
-const WANTED_MODULES = ['virtio_pci', 'virtio_console', 'vsock_loopback', 'vmw_vsock_virtio_transport'];
+const WANTED_MODULES = ['virtio_pci', 'virtio_console', 'vsock_loopback', 'vmw_vsock_virtio_transport', 'virtio_net'];
 
 const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts });
 const log = (msg) => process.stderr.write(`build-image: ${msg}\n`);
@@ -114,7 +114,7 @@ export async function buildImage() {
   const busybox = which('busybox');
   const tini = existsSync('/usr/bin/tini-static') ? '/usr/bin/tini-static' : which('tini');
   const bundleDir = mkdtempSync(join(tmpdir(), 'conch-bundle-'));
-  await bundle(bundleDir);
+  await bundle(bundleDir, { testBridge: true });
   const key = inputsHash(kernel, bundleDir, [node, busybox, tini]);
   const out = join(CACHE, key);
   if (existsSync(join(out, 'initramfs.lz4')) && existsSync(join(out, 'vmlinuz'))) {

@@ -13,27 +13,35 @@ import { build } from 'esbuild';
 export const PREFIX = '/opt/conch';
 const root = resolve(import.meta.dirname, '..');
 
-export async function bundle(outDir) {
+/** @param {string} outDir @param {{ testBridge?: boolean }} [options] testBridge adds the reference image's vsock bridge and in-guest tests */
+export async function bundle(outDir, options = {}) {
   const prefix = join(outDir, PREFIX);
   rmSync(prefix, { recursive: true, force: true });
   mkdirSync(join(prefix, 'bin'), { recursive: true });
   mkdirSync(join(prefix, 'lib/native'), { recursive: true });
-  await build({
-    entryPoints: [join(root, 'packages/shell-daemon/src/cli.ts')],
-    outfile: join(prefix, 'lib/conchd.mjs'),
+  const common = {
     bundle: true,
     platform: 'node',
     target: 'node20',
     format: 'esm',
     // Resolve our packages from source, like the tests do, so the bundle never depends on dist/.
     conditions: ['source'],
-    // The native addons are loaded from files next to the bundle (see the launcher's env).
-    external: ['node-pty', '@conch/node-vsock'],
+    // node-pty's native module is loaded from a file next to the bundle (see the launcher's
+    // env); our vsock addon's JavaScript is bundled and finds vsock.node the same way.
+    external: ['node-pty'],
     // Bundled CommonJS dependencies call require(); ESM has none, so give them one.
     banner: { js: "import { createRequire as __conchCreateRequire } from 'node:module'; const require = __conchCreateRequire(import.meta.url);" },
     legalComments: 'none',
     logLevel: 'warning',
-  });
+  };
+  await build({ ...common, entryPoints: [join(root, 'packages/shell-daemon/src/cli.ts')], outfile: join(prefix, 'lib/conchd.mjs') });
+  // The client CLI too: image builders and tests use it inside the guest (vsock loopback checks).
+  await build({ ...common, entryPoints: [join(root, 'packages/shell-client/src/cli.ts')], outfile: join(prefix, 'lib/conch.mjs') });
+  if (options.testBridge) {
+    await build({ ...common, entryPoints: [join(import.meta.dirname, 'vsock-bridge.mjs')], outfile: join(prefix, 'lib/vsock-bridge.mjs') });
+    // node-vsock's own tests run in the guest (they need a kernel with vsock loopback).
+    await build({ ...common, entryPoints: [join(root, 'packages/node-vsock/test/guest/vsock-guest-test.mjs')], outfile: join(prefix, 'lib/test/vsock-guest-test.mjs') });
+  }
   const natives = {
     'pty.node': join(root, 'node_modules/node-pty/build/Release/pty.node'),
     'vsock.node': join(root, 'packages/node-vsock/build/Release/vsock.node'),
@@ -42,18 +50,20 @@ export async function bundle(outDir) {
     if (existsSync(from)) copyFileSync(from, join(prefix, 'lib/native', name));
     else console.warn(`bundle: ${from} is missing; the bundle ships without ${name}`);
   }
-  const launcher = join(prefix, 'bin/conchd');
-  writeFileSync(
-    launcher,
-    `#!/bin/sh
-# conchd launcher: node from CONCH_NODE or PATH, native addons from next to the bundle.
+  for (const name of ['conchd', 'conch']) {
+    const launcher = join(prefix, 'bin', name);
+    writeFileSync(
+      launcher,
+      `#!/bin/sh
+# ${name} launcher: node from CONCH_NODE or PATH, native addons from next to the bundle.
 here=$(dirname "$(readlink -f "$0")")/..
 export CONCH_NODE_PTY="\${CONCH_NODE_PTY:-$here/lib/native/pty.node}"
 export CONCH_VSOCK_ADDON="\${CONCH_VSOCK_ADDON:-$here/lib/native/vsock.node}"
-exec "\${CONCH_NODE:-node}" "$here/lib/conchd.mjs" "$@"
+exec "\${CONCH_NODE:-node}" "$here/lib/${name}.mjs" "$@"
 `,
-  );
-  chmodSync(launcher, 0o755);
+    );
+    chmodSync(launcher, 0o755);
+  }
   return prefix;
 }
 

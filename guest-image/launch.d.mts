@@ -7,7 +7,7 @@ export interface BootOptions {
 }
 
 export interface Vm {
-  readonly endpoints: { readonly virtioSerial: string };
+  readonly endpoints: { readonly virtioSerial: string; readonly hybridVsock: string };
   /** The per-VM directory holding the sockets and the console log. */
   readonly dir: string;
   readonly pid: number;

@@ -1,16 +1,37 @@
 #!/usr/bin/env node
 // Boots the reference image under QEMU and exposes conchd on the host:
 //   - a virtio-serial port, as a chardev Unix socket  → endpoint unix:DIR/virtio.sock
+//   - a Firecracker-style hybrid vsock Unix socket     → endpoint hybrid-vsock:DIR/vm.vsock:1024
+//     (bridged into the guest's AF_VSOCK listener; see hybrid-vsock-host.mjs)
 // TCG by default; KVM only when asked (--accel kvm): /dev/kvm on some hosts is a nested
 // device that stock kernels cannot use, so it is never auto-detected.
 //   npm run vm [-- --accel kvm] [--memory MB] [--cpus N]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { VsockShellSession } from '@conch/shell-client';
 import { buildImage } from './build-image.mjs';
+import { startHybridVsockHost } from './hybrid-vsock-host.mjs';
+
+/** The guest port conchd's vsock listener uses in the reference image. */
+export const GUEST_VSOCK_PORT = 1024;
+/** The guest bridge's TCP port (vsock-bridge.mjs). */
+const GUEST_BRIDGE_PORT = 7000;
+
+/** A free loopback TCP port for QEMU's hostfwd. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
 
 /** How long a boot may take before we give up: TCG on 2 busy cores is slow, but not this slow. */
 const BOOT_TIMEOUT_MS = 180_000;
@@ -19,13 +40,15 @@ const STOP_GRACE_MS = 5_000;
 
 /**
  * @param {{ accel?: 'tcg' | 'kvm', memoryMb?: number, cpus?: number, log?: (line: string) => void }} options
- * @returns {Promise<{ endpoints: { virtioSerial: string }, dir: string, pid: number, bootToReadyMs: number, imageBytes: number, console: () => string, stop: () => Promise<void> }>}
+ * @returns {Promise<{ endpoints: { virtioSerial: string, hybridVsock: string }, dir: string, pid: number, bootToReadyMs: number, imageBytes: number, console: () => string, stop: () => Promise<void> }>}
  */
 export async function bootVm(options = {}) {
   const image = await buildImage();
   const dir = mkdtempSync(join(tmpdir(), 'conch-vm-'));
   const virtioSock = join(dir, 'virtio.sock');
   const consoleLog = join(dir, 'console.log');
+  const vsockSock = join(dir, 'vm.vsock');
+  const forwardPort = await freePort();
   const accel = options.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi', '-cpu', 'max'];
   const args = [
     '-machine', 'q35', ...accel, '-m', String(options.memoryMb ?? 1024), '-smp', String(options.cpus ?? 2),
@@ -36,6 +59,10 @@ export async function bootVm(options = {}) {
     '-device', 'virtio-serial-pci',
     '-chardev', `socket,id=conch0,path=${virtioSock},server=on,wait=off`,
     '-device', 'virtserialport,chardev=conch0,name=org.conch.0',
+    // User networking only carries the hybrid-vsock test bridge; restrict=on keeps the guest
+    // from reaching anything else.
+    '-netdev', `user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:${forwardPort}-10.0.2.15:${GUEST_BRIDGE_PORT}`,
+    '-device', 'virtio-net-pci,netdev=net0',
   ];
   const started = Date.now();
   const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -50,10 +77,12 @@ export async function bootVm(options = {}) {
       return '';
     }
   };
+  const hybrid = await startHybridVsockHost(vsockSock, forwardPort);
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
+    hybrid.close();
     // Only the QEMU we started, by its pid: never pkill by name.
     if (qemu.exitCode === null && qemu.signalCode === null) {
       qemu.kill('SIGTERM');
@@ -82,7 +111,7 @@ export async function bootVm(options = {}) {
     throw err;
   }
   return {
-    endpoints: { virtioSerial: endpoint },
+    endpoints: { virtioSerial: endpoint, hybridVsock: `hybrid-vsock:${vsockSock}:${GUEST_VSOCK_PORT}` },
     dir,
     pid: qemu.pid,
     bootToReadyMs: Date.now() - started,
@@ -104,6 +133,7 @@ if (process.argv[1] === import.meta.filename) {
   });
   console.log(`conch VM ready in ${vm.bootToReadyMs} ms (image ${(vm.imageBytes / 1e6).toFixed(1)} MB, qemu pid ${vm.pid})`);
   console.log(`  virtio-serial: ${vm.endpoints.virtioSerial}`);
+  console.log(`  hybrid-vsock:  ${vm.endpoints.hybridVsock}`);
   console.log(`  try: node packages/shell-client/bin/conch.js --connect ${vm.endpoints.virtioSerial} exec -- uname -a`);
   console.log('Ctrl-C stops the VM.');
   const shutdown = async () => {

@@ -29,6 +29,59 @@ describe.skipIf(unavailable !== undefined)('conchd in a real VM (QEMU, Debian cl
     };
   });
 
+  // Firecracker-style hybrid vsock: the host socket's CONNECT is bridged into the guest, where it
+  // reaches conchd's AF_VSOCK listener over vsock loopback. One connection per session.
+  defineConformanceSuite('VsockShellSession → hybrid-vsock → conchd on vsock:1024 in the guest', async () => {
+    const vm = await sharedVm();
+    return {
+      open: async () => {
+        const s = new VsockShellSession(vm.endpoints.hybridVsock, { connectTimeoutMs: 20_000 });
+        expect((await s.connect()).state).toBe('ready');
+        return s;
+      },
+      tailLossRuns: 25,
+    };
+  });
+
+  describe('vsock in the guest', () => {
+    it("passes node-vsock's own checks: loopback accept/connect, 10 MB echo, backpressure, half-close, errors", async () => {
+      const vm = await sharedVm();
+      const s = new VsockShellSession(vm.endpoints.virtioSerial);
+      try {
+        const r = await s.exec('CONCH_VSOCK_ADDON=/opt/conch/lib/native/vsock.node node /opt/conch/lib/test/vsock-guest-test.mjs', { timeoutMs: 120_000 });
+        expect(r.stdout, r.stderr).toMatch(/\n(\d+)\/\1 passed\n$/);
+        expect(r.exitCode).toBe(0);
+      } finally {
+        // The port carries one connection at a time: never leave it held by a failed test.
+        await s.close();
+      }
+    });
+
+    it('refuses a guest-local vsock peer that is not allowed, and logs why', async () => {
+      const vm = await sharedVm();
+      const s = new VsockShellSession(vm.endpoints.virtioSerial);
+      // A second daemon with the default peer policy (host only), as a production image runs it.
+      const daemon = await s.spawn('exec /opt/conch/bin/conchd --listen vsock:1025 2>/tmp/conchd-1025.log');
+      try {
+        let attempt = { stdout: '', stderr: '', exitCode: -1 as number | null };
+        for (let i = 0; i < 40; i++) {
+          attempt = await s.exec('/opt/conch/bin/conch --connect vsock:1:1025 exec -- touch /tmp/attacker-was-here');
+          if (!attempt.stderr.includes('connection refused')) break;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+        expect(attempt.exitCode).toBe(69);
+        expect(attempt.stderr).toMatch(/unavailable \(connect-refused\)/);
+        expect((await s.exec('test -e /tmp/attacker-was-here && echo ran || echo refused')).stdout).toBe('refused\n');
+        const log = (await s.exec('cat /tmp/conchd-1025.log')).stdout;
+        expect(log).toContain('"msg":"peer rejected"');
+        expect(log).toContain('vsock peer CID 1 is not allowed');
+      } finally {
+        await daemon.kill('SIGTERM').catch(() => {});
+        await s.close();
+      }
+    });
+  });
+
   describe('guest-only behaviour', () => {
     it('runs conchd under tini, not as PID 1', async () => {
       const vm = await sharedVm();
