@@ -3,21 +3,27 @@
 # /etc/conch/conchd.env, and a service for the image's init system.
 #
 #   guest-image/install.sh ROOTFS [--init systemd|openrc|inittab|none] [--bundle DIR]
+#                                 [--inittab-style busybox|sysvinit]
+#
+# inittab syntax differs between busybox init and sysvinit; the style follows the rootfs's
+# /sbin/init (a link to busybox, or not) unless --inittab-style names it.
 #
 # The rootfs needs Node >= 20 on PATH (or set CONCH_NODE in conchd.env). Build the repo first
 # (`npm ci`), or pass --bundle with a tree made by `node guest-image/bundle.mjs DIR`.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-usage() { echo "usage: $0 ROOTFS [--init systemd|openrc|inittab|none] [--bundle DIR]" >&2; exit 64; }
+usage() { echo "usage: $0 ROOTFS [--init systemd|openrc|inittab|none] [--bundle DIR] [--inittab-style busybox|sysvinit]" >&2; exit 64; }
 
 [ $# -ge 1 ] || usage
 rootfs=$1; shift
 init=systemd
 bundle=""
+inittab_style=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --init) init=${2:-}; shift 2 ;;
     --bundle) bundle=${2:-}; shift 2 ;;
+    --inittab-style) inittab_style=${2:-}; shift 2 ;;
     *) usage ;;
   esac
 done
@@ -48,8 +54,20 @@ case "$init" in
     ln -sf /etc/init.d/conchd "$rootfs/etc/runlevels/sysinit/conchd"
     ;;
   inittab)
+    if [ -z "$inittab_style" ]; then
+      case "$(readlink "$rootfs/sbin/init" 2>/dev/null || true)" in
+        *busybox*) inittab_style=busybox ;;
+        *) if [ -e "$rootfs/sbin/init" ]; then inittab_style=sysvinit; else inittab_style=busybox; fi ;;
+      esac
+    fi
+    case "$inittab_style" in busybox|sysvinit) ;; *) usage ;; esac
+    # busybox init ignores its built-in defaults once /etc/inittab exists: keep them.
+    if [ ! -f "$rootfs/etc/inittab" ] && [ "$inittab_style" = busybox ]; then
+      install -m 0644 "$here/units/inittab.busybox-defaults" "$rootfs/etc/inittab"
+    fi
     touch "$rootfs/etc/inittab"
-    grep -q '/opt/conch/bin/conchd' "$rootfs/etc/inittab" || cat "$here/units/inittab.snippet" >> "$rootfs/etc/inittab"
+    grep -q '/opt/conch/bin/conchd' "$rootfs/etc/inittab" || cat "$here/units/inittab.$inittab_style" >> "$rootfs/etc/inittab"
+    init="inittab, $inittab_style syntax"
     ;;
   none) ;;
   *) usage ;;
