@@ -17,8 +17,9 @@ export default defineConfig({
       { ...shared, test: { name: 'shell-daemon', root: 'packages/shell-daemon', include: ['test/**/*.test.ts'] } },
       { ...shared, test: { name: 'shell-client', root: 'packages/shell-client', include: ['test/**/*.test.ts'] } },
       { ...shared, test: { name: 'conformance', root: 'test', include: ['conformance/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 } },
-      // The real VM: one boot per file, TCG on 2 cores; generous timeouts.
-      { ...shared, test: { name: 'e2e', root: 'test', include: ['e2e/**/*.test.ts'], testTimeout: 600_000, hookTimeout: 300_000 } },
+      // The real VM: one boot per file, TCG on 2 cores; generous timeouts. One VM at a time:
+      // two TCG guests on 2 cores starve each other.
+      { ...shared, test: { name: 'e2e', root: 'test', include: ['e2e/**/*.test.ts'], testTimeout: 600_000, hookTimeout: 300_000, fileParallelism: false } },
       { ...shared, test: { name: 'integration', root: 'test', include: ['daemon/**/*.test.ts', 'cli/**/*.test.ts', 'hardening/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 } },
     ],
   },

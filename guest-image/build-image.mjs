@@ -4,11 +4,11 @@
 // for virtio-serial and vsock, tini as PID 1, the host's node with its libraries, busybox, and
 // the conchd bundle, packed as an lz4 (legacy format) initramfs.
 // Cached under .cache/guest-image/<hash of inputs>/, so a repeat run is instant.
-//   node guest-image/build-image.mjs        prints the image directory
+//   node guest-image/build-image.mjs [--init tini|inittab]     prints the image directory
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync,
+  chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -51,10 +51,11 @@ function libraries(binary) {
 }
 
 /** Files whose content decides the image, for the cache key. */
-function inputsHash(kernel, bundleDir, programs) {
+function inputsHash(init, kernel, bundleDir, programs) {
   const hash = createHash('sha256');
-  hash.update(kernel);
-  for (const file of [...walk(bundleDir), ...walk(join(import.meta.dirname, 'rootfs')), import.meta.filename]) {
+  hash.update(`${init}\0${kernel}`);
+  const here = import.meta.dirname;
+  for (const file of [...walk(bundleDir), ...walk(join(here, 'rootfs')), ...walk(join(here, 'units')), join(here, 'install.sh'), import.meta.filename]) {
     hash.update(file.replace(bundleDir, '')).update(readFileSync(file));
   }
   // Large binaries are keyed by identity, not content: hashing 100 MB of node each run is waste.
@@ -108,14 +109,22 @@ function walkKo(dir) {
   return walk(dir).filter((f) => f.endsWith('.ko'));
 }
 
-export async function buildImage() {
+/**
+ * @param {{ init?: 'tini' | 'inittab' }} [options] the guest's init: 'tini' (the reference image:
+ *   tini as PID 1 around a supervisor that also runs the hybrid-vsock test bridge), or 'inittab'
+ *   (busybox init as PID 1, conchd added by install.sh exactly as a user's image gets it; serves
+ *   virtio-serial only)
+ */
+export async function buildImage(options = {}) {
+  const init = options.init ?? 'tini';
+  if (init !== 'tini' && init !== 'inittab') throw new Error(`unknown init ${init}`);
   const kernel = kernelPackage();
   const node = process.execPath;
   const busybox = which('busybox');
   const tini = existsSync('/usr/bin/tini-static') ? '/usr/bin/tini-static' : which('tini');
   const bundleDir = mkdtempSync(join(tmpdir(), 'conch-bundle-'));
   await bundle(bundleDir, { testBridge: true });
-  const key = inputsHash(kernel, bundleDir, [node, busybox, tini]);
+  const key = inputsHash(init, kernel, bundleDir, [node, busybox, tini]);
   const out = join(CACHE, key);
   if (existsSync(join(out, 'initramfs.lz4')) && existsSync(join(out, 'vmlinuz'))) {
     rmSync(bundleDir, { recursive: true, force: true });
@@ -146,12 +155,23 @@ export async function buildImage() {
     for (const { name, file } of modules) copyFileSync(file, join(rootfs, 'lib/modules', `${name}.ko`));
     writeFileSync(join(rootfs, 'lib/modules/load-order'), `${modules.map((m) => m.name).join('\n')}\n`);
     const here = join(import.meta.dirname, 'rootfs');
-    copyInto(rootfs, join(here, 'init'), '/init');
-    copyInto(rootfs, join(here, 'supervise'), '/etc/conch/supervise');
-    // git keeps the executable bit, but a checkout with core.fileMode=false would not.
-    chmodSync(join(rootfs, 'init'), 0o755);
+    copyInto(rootfs, join(here, 'setup'), '/etc/conch/setup');
     copyInto(rootfs, join(here, 'conchd.env'), '/etc/conch/conchd.env');
-    sh('cp', ['-a', join(bundleDir, 'opt'), rootfs]);
+    symlinkSync('busybox', join(rootfs, 'bin/sh'));
+    if (init === 'tini') {
+      copyInto(rootfs, join(here, 'init'), '/init');
+      copyInto(rootfs, join(here, 'supervise'), '/etc/conch/supervise');
+      // git keeps the executable bit, but a checkout with core.fileMode=false would not.
+      chmodSync(join(rootfs, 'init'), 0o755);
+      sh('cp', ['-a', join(bundleDir, 'opt'), rootfs]);
+    } else {
+      // busybox init runs as /init (the kernel's choice) and is /sbin/init (install.sh's cue).
+      symlinkSync('bin/busybox', join(rootfs, 'init'));
+      symlinkSync('../bin/busybox', join(rootfs, 'sbin/init'));
+      copyInto(rootfs, join(here, 'rcS'), '/etc/init.d/rcS');
+      chmodSync(join(rootfs, 'etc/init.d/rcS'), 0o755);
+      sh(join(import.meta.dirname, 'install.sh'), [rootfs, '--init', 'inittab', '--bundle', bundleDir]);
+    }
     writeFileSync(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
     writeFileSync(join(rootfs, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
 
@@ -161,7 +181,7 @@ export async function buildImage() {
     // The kernel's lz4 decompressor wants the legacy frame format (-l).
     sh('sh', ['-c', `cd "${rootfs}" && find . -print0 | cpio --null -o -H newc --quiet | lz4 -9 -l -q > "${join(staging, 'initramfs.lz4')}"`]);
     copyFileSync(join(kdir, 'boot', vmlinuz), join(staging, 'vmlinuz'));
-    writeFileSync(join(staging, 'manifest.json'), `${JSON.stringify({ kernel, release, modules: modules.map((m) => m.name), node: process.version }, null, 2)}\n`);
+    writeFileSync(join(staging, 'manifest.json'), `${JSON.stringify({ init, kernel, release, modules: modules.map((m) => m.name), node: process.version }, null, 2)}\n`);
     rmSync(out, { recursive: true, force: true });
     renameSync(staging, out);
     log(`built in ${((Date.now() - started) / 1000).toFixed(1)} s: ${out} (initramfs ${(statSync(join(out, 'initramfs.lz4')).size / 1e6).toFixed(1)} MB)`);
@@ -173,7 +193,8 @@ export async function buildImage() {
 }
 
 if (process.argv[1] === import.meta.filename) {
-  const dir = await buildImage();
+  const init = process.argv.includes('--init') ? process.argv[process.argv.indexOf('--init') + 1] : undefined;
+  const dir = await buildImage(init ? { init } : {});
   const size = (name) => (statSync(join(dir, name)).size / 1e6).toFixed(1);
   console.log(dir);
   log(`initramfs ${size('initramfs.lz4')} MB, kernel ${size('vmlinuz')} MB`);

@@ -3,6 +3,8 @@ export interface BootOptions {
   readonly accel?: 'tcg' | 'kvm';
   readonly memoryMb?: number;
   readonly cpus?: number;
+  /** 'tini' (default): the reference image. 'inittab': busybox init as PID 1 with conchd added by install.sh; virtio-serial only. */
+  readonly init?: 'tini' | 'inittab';
   readonly log?: (line: string) => void;
 }
 

@@ -5,7 +5,7 @@
 //     (bridged into the guest's AF_VSOCK listener; see hybrid-vsock-host.mjs)
 // TCG by default; KVM only when asked (--accel kvm): /dev/kvm on some hosts is a nested
 // device that stock kernels cannot use, so it is never auto-detected.
-//   npm run vm [-- --accel kvm] [--memory MB] [--cpus N]
+//   npm run vm [-- --accel kvm] [--memory MB] [--cpus N] [--init tini|inittab]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -39,11 +39,12 @@ const BOOT_TIMEOUT_MS = 180_000;
 const STOP_GRACE_MS = 5_000;
 
 /**
- * @param {{ accel?: 'tcg' | 'kvm', memoryMb?: number, cpus?: number, log?: (line: string) => void }} options
+ * @param {{ accel?: 'tcg' | 'kvm', memoryMb?: number, cpus?: number, init?: 'tini' | 'inittab', log?: (line: string) => void }} options
+ *   init: see buildImage; the 'inittab' image serves virtio-serial only (no hybrid-vsock bridge)
  * @returns {Promise<{ endpoints: { virtioSerial: string, hybridVsock: string }, dir: string, pid: number, bootToReadyMs: number, imageBytes: number, console: () => string, stop: () => Promise<void> }>}
  */
 export async function bootVm(options = {}) {
-  const image = await buildImage();
+  const image = await buildImage(options.init ? { init: options.init } : {});
   const dir = mkdtempSync(join(tmpdir(), 'conch-vm-'));
   const virtioSock = join(dir, 'virtio.sock');
   const consoleLog = join(dir, 'console.log');
@@ -122,13 +123,17 @@ export async function bootVm(options = {}) {
 }
 
 if (process.argv[1] === import.meta.filename) {
-  const { values } = parseArgs({ options: { accel: { type: 'string', default: 'tcg' }, memory: { type: 'string' }, cpus: { type: 'string' } } });
+  const { values } = parseArgs({ options: { accel: { type: 'string', default: 'tcg' }, memory: { type: 'string' }, cpus: { type: 'string' }, init: { type: 'string', default: 'tini' } } });
   if (values.accel !== 'tcg' && values.accel !== 'kvm') {
     console.error('--accel must be tcg or kvm');
     process.exit(64);
   }
+  if (values.init !== 'tini' && values.init !== 'inittab') {
+    console.error('--init must be tini or inittab');
+    process.exit(64);
+  }
   const vm = await bootVm({
-    accel: values.accel, ...(values.memory ? { memoryMb: Number(values.memory) } : {}), ...(values.cpus ? { cpus: Number(values.cpus) } : {}),
+    accel: values.accel, init: values.init, ...(values.memory ? { memoryMb: Number(values.memory) } : {}), ...(values.cpus ? { cpus: Number(values.cpus) } : {}),
     log: (line) => console.error(line),
   });
   console.log(`conch VM ready in ${vm.bootToReadyMs} ms (image ${(vm.imageBytes / 1e6).toFixed(1)} MB, qemu pid ${vm.pid})`);

@@ -1,0 +1,76 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { VsockShellSession } from '@conch/shell-client';
+import { bootVm, type Vm } from '../../guest-image/launch.mjs';
+import { vmUnavailableReason } from './vm.js';
+
+// install.sh as a user runs it: the image builder's 'inittab' variant is a busybox rootfs with
+// busybox init as PID 1 and conchd added only by `install.sh ROOTFS --init inittab`. Booting it
+// proves the installed bundle, the env file and the inittab line, not just the files' presence.
+const unavailable = vmUnavailableReason();
+if (unavailable && process.env.CI) throw new Error(`the real-VM suite must run in CI, but ${unavailable}`);
+if (unavailable) console.warn(`e2e: skipping the install.sh (inittab) VM: ${unavailable}`);
+
+describe.skipIf(unavailable !== undefined)('install.sh --init inittab into a busybox-init rootfs, booted', () => {
+  let vm: Vm;
+  beforeAll(async () => {
+    vm = await bootVm({ init: 'inittab' });
+    console.log(`e2e: busybox-init VM ready in ${vm.bootToReadyMs} ms`);
+  });
+  afterAll(async () => {
+    await vm?.stop();
+  });
+
+  it('runs conchd as a child of busybox init, from the one line install.sh added', async () => {
+    const s = new VsockShellSession(vm.endpoints.virtioSerial);
+    try {
+      // The command's shell is conchd's child, so $PPID is conchd.
+      const r = await s.exec('cat /proc/1/comm; cut -d" " -f4 /proc/$PPID/stat; grep -c "^[^#].*/opt/conch/bin/conchd" /etc/inittab');
+      expect(r.stdout).toBe('init\n1\n1\n');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('protects conchd from the OOM killer', async () => {
+    const s = new VsockShellSession(vm.endpoints.virtioSerial);
+    try {
+      expect((await s.exec('cat /proc/$PPID/oom_score_adj')).stdout).toBe('-1000\n');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('loads pty.node from the installed bundle: PTY commands get a terminal', async () => {
+    const s = new VsockShellSession(vm.endpoints.virtioSerial);
+    try {
+      const r = await s.exec('tty', { pty: { cols: 80, rows: 24 } });
+      expect(r.stdout).toMatch(/^\/dev\/pts\/\d+\r\n$/);
+      expect(r.exitCode).toBe(0);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('is respawned by init after kill -9, as a new instance', async () => {
+    const before = new VsockShellSession(vm.endpoints.virtioSerial, { keepaliveMs: 500 });
+    await before.connect();
+    const oldInstance = before.daemon!.instanceId;
+    const h = await before.spawn('sleep 0.5; kill -9 $PPID; sleep 30');
+    await expect(h.wait()).rejects.toMatchObject({ code: 'COMMAND_LOST' });
+    await before.close();
+    let after: VsockShellSession | undefined;
+    for (let i = 0; i < 60; i++) {
+      after = new VsockShellSession(vm.endpoints.virtioSerial, { connectTimeoutMs: 3000 });
+      if ((await after.connect()).state === 'ready') break;
+      await after.close();
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    try {
+      expect(after!.status.state).toBe('ready');
+      expect(after!.daemon!.instanceId).not.toBe(oldInstance);
+      expect((await after!.exec('cut -d" " -f4 /proc/$PPID/stat')).stdout).toBe('1\n');
+    } finally {
+      await after!.close();
+    }
+  });
+});
