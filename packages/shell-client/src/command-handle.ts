@@ -162,8 +162,11 @@ export class CommandHandle implements AsyncIterable<OutputChunk> {
     for (;;) {
       const chunk = this.#queue.shift();
       if (chunk) {
-        if (!chunk.credited) this.#control.consumed(chunk.fd, chunk.data.length);
         yield { fd: chunk.fd, data: chunk.data };
+        // Credit once the consumer comes back for more, not as we hand the chunk over: credit
+        // lets the daemon forget bytes, and a consumer killed mid-chunk must be able to attach
+        // again from what it really kept.
+        if (!chunk.credited) this.#control.consumed(chunk.fd, chunk.data.length);
         continue;
       }
       if (this.#failure) throw this.#failure;
