@@ -2,6 +2,7 @@
 // Builds the daemon bundle: one conchd file plus the native addons it loads, laid out to drop
 // into any rootfs at PREFIX (default /opt/conch):
 //   PREFIX/bin/conchd                 launcher (runs node on the bundle)
+//   PREFIX/bin/conchd-service         conchd with /etc/conch/conchd.env and OOM protection
 //   PREFIX/lib/conchd.mjs             conchd and every JS dependency, in one file
 //   PREFIX/lib/native/pty.node        node-pty's addon (PTY sessions; conchd runs without it)
 //   PREFIX/lib/native/vsock.node      our AF_VSOCK addon, when built
@@ -64,6 +65,9 @@ exec "\${CONCH_NODE:-node}" "$here/lib/${name}.mjs" "$@"
     );
     chmodSync(launcher, 0o755);
   }
+  // For inits without their own env-file and OOM settings (OpenRC, inittab, runit, s6).
+  copyFileSync(join(import.meta.dirname, 'units/conchd-service'), join(prefix, 'bin/conchd-service'));
+  chmodSync(join(prefix, 'bin/conchd-service'), 0o755);
   return prefix;
 }
 
