@@ -99,13 +99,25 @@ export class CommandSession {
     if (!this.#stateDir) {
       // A private directory per session: the workload (possibly another uid) cannot plant or
       // read state files of other sessions.
-      this.#stateDir = mkdtempSync(join(tmpdir(), 'conch-session-'));
-      if (this.uid !== undefined || this.gid !== undefined) {
-        chownSync(this.#stateDir, this.uid ?? -1, this.gid ?? -1);
+      let dir: string | undefined;
+      try {
+        dir = mkdtempSync(join(tmpdir(), 'conch-session-'));
+        if (this.uid !== undefined || this.gid !== undefined) chownSync(dir, this.uid ?? -1, this.gid ?? -1);
+      } catch (err) {
+        if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+        throw stateDirError(err as NodeJS.ErrnoException);
       }
+      this.#stateDir = dir;
     }
     return join(this.#stateDir, `state-${++stateFiles}`);
   }
+}
+
+/** A full or read-only TMPDIR (ENOSPC, EROFS, EACCES) fails the command with a typed error, not an internal one. */
+function stateDirError(err: NodeJS.ErrnoException): ConchError {
+  const errno = err.code ?? 'UNKNOWN';
+  const code = errno === 'EPERM' ? ErrorCodes.PERMISSION_DENIED : ErrorCodes.SPAWN_FAILED;
+  return new ConchError(code, `cannot create the session's state directory in ${tmpdir()}: ${err.message}`, { errno, tmpdir: tmpdir() });
 }
 
 function definedEntries(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
