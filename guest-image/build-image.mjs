@@ -4,7 +4,7 @@
 // for virtio-serial and vsock, tini as PID 1, the host's node with its libraries, busybox, and
 // the conchd bundle, packed as an lz4 (legacy format) initramfs.
 // Cached under .cache/guest-image/<hash of inputs>/, so a repeat run is instant.
-//   node guest-image/build-image.mjs [--init tini|inittab]     prints the image directory
+//   node guest-image/build-image.mjs [--init tini|inittab|systemd]     prints the image directory
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
@@ -13,6 +13,7 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { bundle } from './bundle.mjs';
+import { assembleDebianSystemdRootfs } from './debian-rootfs.mjs';
 
 const root = resolve(import.meta.dirname, '..');
 const CACHE = join(root, '.cache/guest-image');
@@ -55,7 +56,7 @@ function inputsHash(init, kernel, bundleDir, programs) {
   const hash = createHash('sha256');
   hash.update(`${init}\0${kernel}`);
   const here = import.meta.dirname;
-  for (const file of [...walk(bundleDir), ...walk(join(here, 'rootfs')), ...walk(join(here, 'units')), join(here, 'install.sh'), import.meta.filename]) {
+  for (const file of [...walk(bundleDir), ...walk(join(here, 'rootfs')), ...walk(join(here, 'units')), join(here, 'install.sh'), join(here, 'debian-rootfs.mjs'), import.meta.filename]) {
     hash.update(file.replace(bundleDir, '')).update(readFileSync(file));
   }
   // Large binaries are keyed by identity, not content: hashing 100 MB of node each run is waste.
@@ -109,15 +110,48 @@ function walkKo(dir) {
   return walk(dir).filter((f) => f.endsWith('.ko'));
 }
 
+/** The tini and inittab variants: a hand-assembled busybox rootfs. */
+function assembleBusyboxRootfs({ rootfs, init, here, busybox, tini, node, modules, bundleDir }) {
+  for (const dir of ['bin', 'sbin', 'etc/conch', 'proc', 'sys', 'dev', 'tmp', 'run', 'root', 'lib/modules', 'usr/bin']) {
+    mkdirSync(join(rootfs, dir), { recursive: true });
+  }
+  copyInto(rootfs, busybox, '/bin/busybox');
+  copyInto(rootfs, tini, '/sbin/tini');
+  copyInto(rootfs, node, '/usr/bin/node');
+  for (const lib of new Set([...libraries(node), ...(tini.endsWith('static') ? [] : libraries(tini))])) copyInto(rootfs, lib);
+  for (const { name, file } of modules) copyFileSync(file, join(rootfs, 'lib/modules', `${name}.ko`));
+  writeFileSync(join(rootfs, 'lib/modules/load-order'), `${modules.map((m) => m.name).join('\n')}\n`);
+  copyInto(rootfs, join(here, 'setup'), '/etc/conch/setup');
+  copyInto(rootfs, join(here, 'conchd.env'), '/etc/conch/conchd.env');
+  symlinkSync('busybox', join(rootfs, 'bin/sh'));
+  if (init === 'tini') {
+    copyInto(rootfs, join(here, 'init'), '/init');
+    copyInto(rootfs, join(here, 'supervise'), '/etc/conch/supervise');
+    // git keeps the executable bit, but a checkout with core.fileMode=false would not.
+    chmodSync(join(rootfs, 'init'), 0o755);
+    sh('cp', ['-a', join(bundleDir, 'opt'), rootfs]);
+  } else {
+    // busybox init runs as /init (the kernel's choice) and is /sbin/init (install.sh's cue).
+    symlinkSync('bin/busybox', join(rootfs, 'init'));
+    symlinkSync('../bin/busybox', join(rootfs, 'sbin/init'));
+    copyInto(rootfs, join(here, 'rcS'), '/etc/init.d/rcS');
+    chmodSync(join(rootfs, 'etc/init.d/rcS'), 0o755);
+    sh(join(import.meta.dirname, 'install.sh'), [rootfs, '--init', 'inittab', '--bundle', bundleDir]);
+  }
+  writeFileSync(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
+  writeFileSync(join(rootfs, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
+}
+
 /**
- * @param {{ init?: 'tini' | 'inittab' }} [options] the guest's init: 'tini' (the reference image:
- *   tini as PID 1 around a supervisor that also runs the hybrid-vsock test bridge), or 'inittab'
- *   (busybox init as PID 1, conchd added by install.sh exactly as a user's image gets it; serves
- *   virtio-serial only)
+ * @param {{ init?: 'tini' | 'inittab' | 'systemd' }} [options] the guest's init: 'tini' (the
+ *   reference image: tini as PID 1 around a supervisor that also runs the hybrid-vsock test
+ *   bridge); 'inittab' (busybox init as PID 1) or 'systemd' (a minimal Debian made by
+ *   mmdebstrap), both with conchd added by install.sh exactly as a user's image gets it and
+ *   serving virtio-serial only
  */
 export async function buildImage(options = {}) {
   const init = options.init ?? 'tini';
-  if (init !== 'tini' && init !== 'inittab') throw new Error(`unknown init ${init}`);
+  if (init !== 'tini' && init !== 'inittab' && init !== 'systemd') throw new Error(`unknown init ${init}`);
   const kernel = kernelPackage();
   const node = process.execPath;
   const busybox = which('busybox');
@@ -145,35 +179,15 @@ export async function buildImage(options = {}) {
     const modules = resolveModules(join(kdir, 'lib/modules', release));
 
     const rootfs = join(work, 'rootfs');
-    for (const dir of ['bin', 'sbin', 'etc/conch', 'proc', 'sys', 'dev', 'tmp', 'run', 'root', 'lib/modules', 'usr/bin']) {
-      mkdirSync(join(rootfs, dir), { recursive: true });
-    }
-    copyInto(rootfs, busybox, '/bin/busybox');
-    copyInto(rootfs, tini, '/sbin/tini');
-    copyInto(rootfs, node, '/usr/bin/node');
-    for (const lib of new Set([...libraries(node), ...(tini.endsWith('static') ? [] : libraries(tini))])) copyInto(rootfs, lib);
-    for (const { name, file } of modules) copyFileSync(file, join(rootfs, 'lib/modules', `${name}.ko`));
-    writeFileSync(join(rootfs, 'lib/modules/load-order'), `${modules.map((m) => m.name).join('\n')}\n`);
     const here = join(import.meta.dirname, 'rootfs');
-    copyInto(rootfs, join(here, 'setup'), '/etc/conch/setup');
-    copyInto(rootfs, join(here, 'conchd.env'), '/etc/conch/conchd.env');
-    symlinkSync('busybox', join(rootfs, 'bin/sh'));
-    if (init === 'tini') {
-      copyInto(rootfs, join(here, 'init'), '/init');
-      copyInto(rootfs, join(here, 'supervise'), '/etc/conch/supervise');
-      // git keeps the executable bit, but a checkout with core.fileMode=false would not.
-      chmodSync(join(rootfs, 'init'), 0o755);
-      sh('cp', ['-a', join(bundleDir, 'opt'), rootfs]);
+    if (init === 'systemd') {
+      log(`building a minimal Debian with systemd (mmdebstrap)`);
+      assembleDebianSystemdRootfs({
+        work, rootfs, moduleRoot: join(kdir, 'lib/modules', release), release, modules, node, libraries: libraries(node), bundleDir, envFile: join(here, 'conchd.env'),
+      });
     } else {
-      // busybox init runs as /init (the kernel's choice) and is /sbin/init (install.sh's cue).
-      symlinkSync('bin/busybox', join(rootfs, 'init'));
-      symlinkSync('../bin/busybox', join(rootfs, 'sbin/init'));
-      copyInto(rootfs, join(here, 'rcS'), '/etc/init.d/rcS');
-      chmodSync(join(rootfs, 'etc/init.d/rcS'), 0o755);
-      sh(join(import.meta.dirname, 'install.sh'), [rootfs, '--init', 'inittab', '--bundle', bundleDir]);
+      assembleBusyboxRootfs({ rootfs, init, here, busybox, tini, node, modules, bundleDir });
     }
-    writeFileSync(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
-    writeFileSync(join(rootfs, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
 
     log(`packing initramfs (${modules.length} modules: ${modules.map((m) => m.name).join(' ')})`);
     const staging = `${out}.tmp-${process.pid}`;

@@ -3,8 +3,11 @@ export interface BootOptions {
   readonly accel?: 'tcg' | 'kvm';
   readonly memoryMb?: number;
   readonly cpus?: number;
-  /** 'tini' (default): the reference image. 'inittab': busybox init as PID 1 with conchd added by install.sh; virtio-serial only. */
-  readonly init?: 'tini' | 'inittab';
+  /**
+   * 'tini' (default): the reference image. 'inittab' (busybox init) and 'systemd' (minimal Debian
+   * by mmdebstrap): conchd added by install.sh as in a user's image; virtio-serial only.
+   */
+  readonly init?: 'tini' | 'inittab' | 'systemd';
   readonly log?: (line: string) => void;
 }
 

@@ -1,0 +1,82 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { VsockShellSession } from '@conch/shell-client';
+import { bootVm, type Vm } from '../../guest-image/launch.mjs';
+import { vmUnavailableReason } from './vm.js';
+
+// install.sh as a Debian user runs it: the image builder's 'systemd' variant is a minimal Debian
+// made by mmdebstrap, booted with systemd as PID 1, where conchd comes only from
+// `install.sh ROOTFS --init systemd`. Only a real systemd shows the unit is accepted, enabled,
+// started early, restarted and OOM-protected.
+const unavailable = vmUnavailableReason();
+if (unavailable && process.env.CI) throw new Error(`the real-VM suite must run in CI, but ${unavailable}`);
+if (unavailable) console.warn(`e2e: skipping the install.sh (systemd) VM: ${unavailable}`);
+
+describe.skipIf(unavailable !== undefined)('install.sh --init systemd into a minimal Debian, booted', () => {
+  let vm: Vm;
+  beforeAll(async () => {
+    vm = await bootVm({ init: 'systemd' });
+    console.log(`e2e: systemd VM ready in ${vm.bootToReadyMs} ms`);
+  }, 600_000);
+  afterAll(async () => {
+    await vm?.stop();
+  });
+
+  async function inGuest(command: string): Promise<string> {
+    const s = new VsockShellSession(vm.endpoints.virtioSerial);
+    try {
+      const r = await s.exec(command);
+      expect(r.exitCode, r.stderr).toBe(0);
+      return r.stdout;
+    } finally {
+      await s.close();
+    }
+  }
+
+  it('runs conchd as the unit install.sh enabled, a child of systemd, with no failed units', async () => {
+    // The command's shell is conchd's child, so $PPID is conchd.
+    const out = await inGuest(
+      'cat /proc/1/comm; cut -d" " -f4 /proc/$PPID/stat; test "$(systemctl show conchd -p MainPID --value)" = $PPID && echo main-pid; ' +
+        'systemctl is-enabled conchd; systemctl show conchd -p WantedBy --value; systemctl list-units --failed --no-legend | wc -l',
+    );
+    expect(out).toBe('systemd\n1\nmain-pid\nenabled\nsysinit.target\n0\n');
+  });
+
+  it('starts before sysinit.target, with OOMScoreAdjust applied to conchd', async () => {
+    const out = await inGuest('systemctl show conchd -p Before --value | tr " " "\\n" | grep -x sysinit.target; cat /proc/$PPID/oom_score_adj');
+    expect(out).toBe('sysinit.target\n-1000\n');
+  });
+
+  it('serves PTY commands from the installed bundle', async () => {
+    const s = new VsockShellSession(vm.endpoints.virtioSerial);
+    try {
+      expect((await s.exec('tty', { pty: { cols: 80, rows: 24 } })).stdout).toMatch(/^\/dev\/pts\/\d+\r\n$/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('is restarted by systemd after kill -9, as a new instance (Restart=always)', async () => {
+    const restartsBefore = Number((await inGuest('systemctl show conchd -p NRestarts --value')).trim());
+    const before = new VsockShellSession(vm.endpoints.virtioSerial, { keepaliveMs: 500 });
+    await before.connect();
+    const oldInstance = before.daemon!.instanceId;
+    const h = await before.spawn('sleep 0.5; kill -9 $PPID; sleep 30');
+    await expect(h.wait()).rejects.toMatchObject({ code: 'COMMAND_LOST' });
+    await before.close();
+    let after: VsockShellSession | undefined;
+    for (let i = 0; i < 120; i++) {
+      after = new VsockShellSession(vm.endpoints.virtioSerial, { connectTimeoutMs: 3000 });
+      if ((await after.connect()).state === 'ready') break;
+      await after.close();
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    try {
+      expect(after!.status.state).toBe('ready');
+      expect(after!.daemon!.instanceId).not.toBe(oldInstance);
+      const r = await after!.exec('systemctl show conchd -p NRestarts --value; systemctl is-active conchd');
+      expect(r.stdout).toBe(`${restartsBefore + 1}\nactive\n`);
+    } finally {
+      await after!.close();
+    }
+  });
+});
