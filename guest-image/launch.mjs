@@ -6,7 +6,7 @@
 // TCG by default; KVM only when asked (--accel kvm): /dev/kvm on some hosts is a nested
 // device that stock kernels cannot use, so it is never auto-detected.
 //   npm run vm [-- --accel kvm] [--memory MB] [--cpus N] [--init tini|inittab|systemd]
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -31,6 +31,15 @@ function freePort() {
       probe.close(() => resolve(port));
     });
   });
+}
+
+function hasSetpriv() {
+  try {
+    execFileSync('setpriv', ['--help'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** How long a boot may take before we give up: TCG on 2 busy cores is slow, but not this slow. */
@@ -66,7 +75,11 @@ export async function bootVm(options = {}) {
     '-device', 'virtio-net-pci,netdev=net0',
   ];
   const started = Date.now();
-  const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // setpriv (util-linux, always on Debian) execs QEMU with a parent-death signal, so a launcher
+  // killed outright (timeout, SIGKILL, a test runner's worker) does not leave a guest burning a core.
+  const qemu = hasSetpriv()
+    ? spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'qemu-system-x86_64', ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+    : spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let qemuErr = '';
   qemu.stderr.on('data', (d) => (qemuErr += d));
   const exited = new Promise((resolve) => qemu.once('exit', (code, signal) => resolve({ code, signal })));
