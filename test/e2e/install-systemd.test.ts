@@ -79,4 +79,36 @@ describe.skipIf(unavailable !== undefined)('install.sh --init systemd into a min
       await after!.close();
     }
   });
+
+  it('survives a crash loop: 8 kills in a few seconds do not trip the start limit', async () => {
+    const restartsBefore = Number((await inGuest('systemctl show conchd -p NRestarts --value')).trim());
+    // Its own unit, so that systemd's cleanup of conchd's cgroup after each kill spares it.
+    await inGuest(
+      "systemd-run --quiet --unit=conch-crashloop sh -c 'last=; for i in 1 2 3 4 5 6 7 8; do " +
+        'p=$(systemctl show conchd -p MainPID --value); ' +
+        'while [ "$p" = 0 ] || [ "$p" = "$last" ]; do sleep 0.05; p=$(systemctl show conchd -p MainPID --value); done; ' +
+        "kill -9 $p; last=$p; done'",
+    ).catch(() => {
+      // The first kill can land before the reply does.
+    });
+    let after: VsockShellSession | undefined;
+    let out = '';
+    // A unit that tripped the start limit never comes back: give up after a minute.
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline && !out.endsWith('inactive\n'); ) {
+      await new Promise((r) => setTimeout(r, 250));
+      after = new VsockShellSession(vm.endpoints.virtioSerial, { connectTimeoutMs: 3000 });
+      try {
+        if ((await after.connect()).state === 'ready') {
+          out = (await after.exec('systemctl show conchd -p NRestarts --value; systemctl is-active conchd; systemctl is-active conch-crashloop || true')).stdout;
+        }
+      } catch {
+        // Killed mid-command by the loop: ask again.
+      } finally {
+        await after.close();
+      }
+    }
+    const [restarts, active] = out.split('\n');
+    expect(Number(restarts)).toBeGreaterThanOrEqual(restartsBefore + 8);
+    expect(active).toBe('active');
+  });
 });
