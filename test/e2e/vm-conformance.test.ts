@@ -36,7 +36,9 @@ describe.skipIf(unavailable !== undefined)('conchd in a real VM (QEMU, Debian cl
     return {
       open: async () => {
         const s = new VsockShellSession(vm.endpoints.hybridVsock, { connectTimeoutMs: 20_000 });
-        expect((await s.connect()).state).toBe('ready');
+        const status = await s.connect();
+        // The reason and message say which hop failed: host bridge, guest bridge or daemon.
+        expect(status.state, JSON.stringify(status)).toBe('ready');
         return s;
       },
       tailLossRuns: 25,
