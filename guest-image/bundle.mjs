@@ -6,7 +6,7 @@
 //   PREFIX/lib/conchd.mjs             conchd and every JS dependency, in one file
 //   PREFIX/lib/native/pty.node        node-pty's addon (PTY sessions; conchd runs without it)
 //   PREFIX/lib/native/vsock.node      our AF_VSOCK addon, when built
-// Usage: node guest-image/bundle.mjs OUTDIR   (OUTDIR receives the PREFIX tree, e.g. OUTDIR/opt/conch)
+// Usage: node guest-image/bundle.mjs [OUTDIR]  (OUTDIR, default .cache/bundle, receives the PREFIX tree, e.g. OUTDIR/opt/conch)
 import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { build } from 'esbuild';
@@ -72,11 +72,8 @@ exec "\${CONCH_NODE:-node}" "$here/lib/${name}.mjs" "$@"
 }
 
 if (process.argv[1] === import.meta.filename) {
-  const out = process.argv[2];
-  if (!out) {
-    console.error('usage: node guest-image/bundle.mjs OUTDIR');
-    process.exit(64);
-  }
+  // `npm run bundle` with no argument: somewhere gitignored, so a bare run leaves the tree clean.
+  const out = process.argv[2] ?? join(root, '.cache/bundle');
   const prefix = await bundle(resolve(out));
   console.log(`bundle: ${prefix}`);
 }
