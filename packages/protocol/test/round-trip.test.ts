@@ -52,3 +52,23 @@ describe('round trip through a FrameChannel', () => {
     );
   });
 });
+
+describe('encodeFrame with a large payload (copied once, behind the encoded head)', () => {
+  const sizes = [4095, 4096, 0xffff, 0x10000, 256 * 1024, 1 << 20];
+  it.each(sizes)('%i bytes: the same bytes as the msgpack body', (size) => {
+    const data = Buffer.alloc(size, 0x5a);
+    const messages: Message[] = [
+      { type: 'StreamOutput', command: 'c1-abcd', fd: 1, offset: 123456789, data },
+      { type: 'Input', command: 'c2', data },
+      // `data` not last: the general path.
+      { data, type: 'Input', command: 'c3' } as Message,
+    ];
+    for (const message of messages) {
+      const body = Buffer.from(encodeBody(message));
+      const prefix = varintLength(body.length);
+      const frame = encodeFrame(message);
+      expect(frame.length).toBe(prefix + body.length);
+      expect(frame.subarray(prefix).equals(body)).toBe(true);
+    }
+  });
+});
