@@ -1,0 +1,56 @@
+import { createRequire } from 'node:module';
+import { VsockShellSession } from '@conch/shell-client';
+import { row } from '../lib/row.mjs';
+import { interleave } from '../lib/stats.mjs';
+import { drain } from './stream.mjs';
+
+const require = createRequire(import.meta.url);
+
+/**
+ * Raw node-pty on the same producer: its public spawn(), Buffers (encoding null), counting
+ * bytes until the exit event. node-pty can lose the tail (microsoft/node-pty#72): the bytes it
+ * did deliver are what its throughput is computed from, and the shortfall is reported.
+ */
+function nodePtyRun(argv) {
+  const pty = require('node-pty');
+  return new Promise((resolve) => {
+    let bytes = 0;
+    const t0 = performance.now();
+    const term = pty.spawn(argv[0], argv.slice(1), { cols: 80, rows: 24, encoding: null, env: process.env });
+    term.onData((d) => (bytes += d.length));
+    term.onExit(() => resolve({ bytes, ms: performance.now() - t0 }));
+  });
+}
+
+/** PTY output of `head -c SIZE /dev/zero`: conch spawn with a pty vs raw node-pty, interleaved. */
+export async function benchPty({ daemon, scale }) {
+  const size = 32 << 20;
+  const argv = ['head', '-c', String(size), '/dev/zero'];
+  const session = new VsockShellSession(daemon.endpoint);
+  await session.connect();
+  let conchShort = 0;
+  const rawShort = [];
+  const s = await interleave(Math.max(3, Math.round(5 * scale)), {
+    conch: async () => {
+      const t0 = performance.now();
+      const bytes = await drain(await session.spawn(argv, { pty: { cols: 80, rows: 24 } }));
+      if (bytes !== size) conchShort++;
+      return bytes / ((performance.now() - t0) / 1000) / 1e6;
+    },
+    raw: async () => {
+      const { bytes, ms } = await nodePtyRun(argv);
+      rawShort.push(size - bytes);
+      return bytes / (ms / 1000) / 1e6;
+    },
+  }, { warmup: 1 });
+  await session.close();
+  const short = rawShort.filter((n) => n > 0);
+  return [
+    row({
+      id: 'pty', title: 'PTY output `head -c 32M /dev/zero`', unit: 'MB/s', better: 'higher', conch: s.conch,
+      floorName: 'node-pty spawn, onData', floor: s.raw, target: { op: '>=', value: 0.9 },
+      note: `tail loss: conch ${conchShort} of ${s.conch.length} runs short; node-pty ${short.length} of ${rawShort.length} runs short` +
+        (short.length ? ` (by up to ${Math.max(...short)} bytes)` : ''),
+    }),
+  ];
+}

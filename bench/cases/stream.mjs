@@ -1,0 +1,52 @@
+import { VsockShellSession } from '@conch/shell-client';
+import { row, unavailableRow } from '../lib/row.mjs';
+import { countStdout } from '../lib/run-child.mjs';
+import { interleave } from '../lib/stats.mjs';
+
+const GIB = 1 << 30;
+
+/** Consumes a conch command's output through the async iterator; resolves with the byte count. */
+export async function drain(handle) {
+  let bytes = 0;
+  for await (const { data } of handle) bytes += data.length;
+  const exit = await handle.wait();
+  if (exit.exitCode !== 0) throw new Error(`exited ${exit.exitCode ?? exit.signal}`);
+  return bytes;
+}
+
+/** MB/s (10^6 bytes per second) of one run that moved `expected` bytes. */
+async function throughput(expected, fn) {
+  const t0 = performance.now();
+  const bytes = await fn();
+  const seconds = (performance.now() - t0) / 1000;
+  if (bytes !== expected) throw new Error(`got ${bytes} bytes, expected ${expected}`);
+  return bytes / seconds / 1e6;
+}
+
+/**
+ * `head -c 1G /dev/zero`: through conch (spawn, async iterator, counting bytes), read straight
+ * from a child's stdout pipe in Node, and through multiplexed OpenSSH. Interleaved.
+ */
+export async function benchStream({ daemon, sshd, scale }) {
+  const size = GIB;
+  const argv = ['head', '-c', String(size), '/dev/zero'];
+  const session = new VsockShellSession(daemon.endpoint);
+  await session.connect();
+  const contenders = {
+    conch: () => throughput(size, async () => drain(await session.spawn(argv))),
+    direct: () => throughput(size, () => countStdout(argv)),
+  };
+  if (sshd.available) {
+    const ssh = sshd.argv(argv.join(' '));
+    contenders.ssh = () => throughput(size, () => countStdout(ssh));
+  }
+  const s = await interleave(Math.max(2, Math.round(3 * scale)), contenders, { warmup: 0 });
+  await session.close();
+  const title = 'stream `head -c 1G /dev/zero`';
+  return [
+    row({ id: 'stream.direct', title: `${title} vs a direct pipe read`, unit: 'MB/s', better: 'higher', conch: s.conch, floorName: 'Node reading the child\'s stdout', floor: s.direct, target: { op: '>=', value: 0.7 } }),
+    sshd.available
+      ? row({ id: 'stream.ssh', title: `${title} vs OpenSSH`, unit: 'MB/s', better: 'higher', conch: s.conch, floorName: 'ssh ControlMaster', floor: s.ssh, target: { op: '>=', value: 3 } })
+      : unavailableRow({ id: 'stream.ssh', title: `${title} vs OpenSSH`, unit: 'MB/s', conch: s.conch, floorName: 'ssh ControlMaster', target: { op: '>=', value: 3 }, why: sshd.why }),
+  ];
+}
