@@ -1,0 +1,357 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { encodeFrame } from '@conch/protocol';
+import { ConchError, ErrorCodes, LocalProcessShellSession, VsockShellSession, type CommandHandle } from '@conch/shell-client';
+import { startDaemon } from '../helpers/daemon-process.js';
+import { RawClient } from '../helpers/raw-client.js';
+import { rssBytes } from '../helpers/rss.js';
+import { describeMemory, MiB, startMeasuredDaemon } from './daemon-memory.js';
+import { leftovers, settleEmpty } from './proc.js';
+import { startWrappedDaemon } from './wrapped-daemon.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const FIXTURE = resolve(import.meta.dirname, '../fixtures/stream-until-killed.mjs');
+
+/** Runs the fixture client until it reports its command's pid, then SIGKILLs it. Returns that pid. */
+async function killClientMidStream(endpoint: string): Promise<number> {
+  const child = spawn(process.execPath, [FIXTURE, endpoint], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise((r) => child.once('exit', r));
+  const pid = await new Promise<number>((resolvePid, reject) => {
+    const timer = setTimeout(() => reject(new Error(`fixture client printed no pid within 20 s: ${stderr}`)), 20_000);
+    child.stdout!.once('data', (d: Buffer) => {
+      clearTimeout(timer);
+      resolvePid(Number(d.toString().trim()));
+    });
+    child.once('exit', () => reject(new Error(`fixture client exited early: ${stderr}`)));
+  });
+  // Kill at a random moment of the stream, mid-frame as often as not.
+  await sleep(Math.floor(Math.random() * 50));
+  child.kill('SIGKILL');
+  await exited;
+  return pid;
+}
+
+/** A proxy that forwards until frozen, then swallows bytes in both directions: a half-open link. */
+class FreezableProxy {
+  readonly path: string;
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  frozen = false;
+
+  private constructor(path: string, server: Server) {
+    this.path = path;
+    this.#server = server;
+  }
+
+  static start(target: string): Promise<FreezableProxy> {
+    const path = join(mkdtempSync(join(tmpdir(), 'conch-freeze-')), 'p.sock');
+    let proxy: FreezableProxy | undefined;
+    const server = createServer((client) => {
+      const upstream = createConnection(target);
+      for (const s of [client, upstream]) {
+        proxy!.#sockets.add(s);
+        s.on('error', () => {});
+      }
+      client.on('data', (d) => proxy!.frozen || upstream.write(d));
+      upstream.on('data', (d) => proxy!.frozen || client.write(d));
+      // While frozen, a close is not passed on either: the other side sees silence, not an end.
+      client.on('close', () => proxy!.frozen || upstream.destroy());
+      upstream.on('close', () => proxy!.frozen || client.destroy());
+    });
+    proxy = new FreezableProxy(path, server);
+    return new Promise((r) => server.listen(path, () => r(proxy!)));
+  }
+
+  close(): void {
+    for (const s of this.#sockets) s.destroy();
+    this.#server.close();
+  }
+}
+
+async function until<T>(probe: () => T | undefined, timeoutMs: number, stepMs = 10): Promise<T | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined || Date.now() > deadline) return v;
+    await sleep(stepMs);
+  }
+}
+
+describe('faults', () => {
+  it('100 clients SIGKILLed mid-stream leave no processes and no fds behind (kill-on-disconnect)', async () => {
+    const daemon = await startMeasuredDaemon(['--log-level', 'error', '--exit-retention', '1']);
+    const pid = daemon.child.pid!;
+    await killClientMidStream(daemon.endpoint);
+    await settleEmpty(() => leftovers(pid, new Set()), 10_000);
+    await sleep(1500);
+    const baseline = await daemon.measure();
+
+    const groups = new Set<number>();
+    const started = Date.now();
+    const CLIENTS = 100;
+    const AT_ONCE = 8;
+    for (let i = 0; i < CLIENTS; i += AT_ONCE) {
+      const batch = Array.from({ length: Math.min(AT_ONCE, CLIENTS - i) }, () => killClientMidStream(daemon.endpoint));
+      for (const commandPid of await Promise.all(batch)) groups.add(commandPid);
+    }
+    const killedMs = Date.now() - started;
+    expect(groups.size).toBe(CLIENTS);
+
+    // The daemon saw each connection drop and killed that session's process group (SIGTERM; SIGKILL after 2 s).
+    const left = await settleEmpty(() => leftovers(pid, groups), 10_000);
+    expect(left, 'no child of conchd and no member of a killed command\'s group is alive').toEqual([]);
+    await sleep(1500); // exited commands are forgotten after --exit-retention 1
+    const after = await daemon.measure();
+    console.log(`${CLIENTS} clients killed in ${killedMs} ms; before: ${describeMemory(baseline)}; after: ${describeMemory(after)}`);
+    expect(after.fds).toBeLessThanOrEqual(baseline.fds);
+    expect(after.heapUsed - baseline.heapUsed).toBeLessThan(8 * MiB);
+    expect(after.arrayBuffers - baseline.arrayBuffers).toBeLessThan(8 * MiB);
+    expect(daemon.child.exitCode).toBeNull();
+    const s = new VsockShellSession(daemon.endpoint);
+    expect((await s.exec(['echo', 'still here'])).stdout).toBe('still here\n');
+    await s.close();
+    await daemon.stop();
+  }, 180_000);
+
+  it('reports a command lost and the session closed within 1 s of the daemon being SIGKILLed', async () => {
+    const daemon = await startDaemon();
+    const s = new VsockShellSession(daemon.endpoint);
+    const h = await s.spawn(['yes', 'in flight']);
+    const waited = h.wait().then(() => undefined, (err: unknown) => ({ err, at: performance.now() }));
+    void (async () => {
+      for await (const _ of h);
+    })().catch(() => {});
+    await sleep(300);
+    const killedAt = performance.now();
+    daemon.child.kill('SIGKILL');
+    const status = await until(() => (s.status.state === 'unavailable' ? { status: s.status, at: performance.now() } : undefined), 5000, 1);
+    const lost = await waited;
+    process.kill(-h.pid, 'SIGKILL'); // a dead daemon cannot kill its orphans; the test does
+    expect(lost?.err).toMatchObject({ code: ErrorCodes.COMMAND_LOST });
+    expect(status?.status).toMatchObject({ state: 'unavailable', reason: 'closed' });
+    const lostMs = lost!.at - killedAt;
+    const statusMs = status!.at - killedAt;
+    console.log(`daemon SIGKILL → COMMAND_LOST in ${lostMs.toFixed(1)} ms, status closed in ${statusMs.toFixed(1)} ms`);
+    expect(lostMs).toBeLessThan(1000);
+    expect(statusMs).toBeLessThan(1000);
+    await expect(s.exec('true')).rejects.toMatchObject({ code: ErrorCodes.UNAVAILABLE, reason: 'closed' });
+  });
+
+  it.each([
+    { how: 'the daemon is SIGSTOPped', freeze: 'sigstop' as const },
+    { how: 'a proxy between them stops forwarding', freeze: 'proxy' as const },
+  ])('detects a half-open connection by keepalive when $how', async ({ freeze }) => {
+    const KEEPALIVE_MS = 250;
+    const daemon = await startDaemon();
+    const pid = daemon.child.pid!;
+    const proxy = freeze === 'proxy' ? await FreezableProxy.start(daemon.socket) : undefined;
+    const s = new VsockShellSession(proxy ? `unix:${proxy.path}` : daemon.endpoint, { keepaliveMs: KEEPALIVE_MS });
+    const h = await s.spawn(['sleep', '60']);
+    const waited = h.wait().then(() => undefined, (err: unknown) => err);
+    await sleep(2 * KEEPALIVE_MS); // a few pings answered: the link is known good
+    expect(s.status.state).toBe('ready');
+    const frozenAt = performance.now();
+    if (proxy) proxy.frozen = true;
+    else process.kill(pid, 'SIGSTOP');
+    let detectedMs: number;
+    try {
+      const detected = await until(() => (s.status.state === 'unavailable' ? performance.now() : undefined), 20 * KEEPALIVE_MS);
+      expect(s.status).toMatchObject({ state: 'unavailable', reason: 'closed' });
+      detectedMs = detected! - frozenAt;
+      expect(await waited).toMatchObject({ code: ErrorCodes.COMMAND_LOST });
+    } finally {
+      if (proxy) proxy.close(); // the daemon now sees its end of the link close
+      else process.kill(pid, 'SIGCONT');
+    }
+    console.log(`half-open (${freeze}) detected after ${detectedMs.toFixed(0)} ms with keepaliveMs ${KEEPALIVE_MS}`);
+    // Declared gone after three silent intervals, checked once per interval: 3 to 4 intervals after the last reply.
+    expect(detectedMs).toBeGreaterThanOrEqual(2 * KEEPALIVE_MS);
+    expect(detectedMs).toBeLessThanOrEqual(6 * KEEPALIVE_MS); // one more interval of slack for timer lag on a loaded machine
+    // Once the daemon learns the connection is gone, the session's policy (kill) ends the command.
+    expect(await settleEmpty(() => leftovers(pid, new Set([h.pid])), 10_000)).toEqual([]);
+    const again = new VsockShellSession(daemon.endpoint);
+    expect((await again.exec(['echo', 'resumed'])).stdout).toBe('resumed\n');
+    await again.close();
+    await daemon.stop();
+  });
+
+  it('runs out of fds (EMFILE) with typed errors, stays up, and recovers once load drops', async (ctx) => {
+    if (spawnSync('prlimit', ['--version']).status !== 0) {
+      console.log('skipped: prlimit (util-linux) is not installed, so conchd cannot be started with a low fd limit');
+      ctx.skip();
+    }
+    const daemon = await startWrappedDaemon(['prlimit', '--nofile=64:64']);
+    const s = new VsockShellSession(daemon.endpoint);
+    expect((await s.connect()).state).toBe('ready');
+
+    // Commands until the daemon cannot open pipes for one more: SPAWN_FAILED with errno EMFILE.
+    const running: CommandHandle[] = [];
+    let refused: unknown;
+    for (let i = 0; i < 100 && refused === undefined; i++) {
+      try {
+        running.push(await s.spawn(['sleep', '120']));
+      } catch (err) {
+        refused = err;
+      }
+    }
+    expect(refused, `${running.length} commands started and none refused`).toBeInstanceOf(ConchError);
+    expect(refused).toMatchObject({ code: ErrorCodes.SPAWN_FAILED, details: { errno: expect.stringMatching(/^E[MN]FILE$/) } });
+    console.log(`EMFILE after ${running.length} commands: ${(refused as Error).message}`);
+    // A shell command, which also needs its state directory, fails the same typed way.
+    await expect(s.exec('echo x')).rejects.toBeInstanceOf(ConchError);
+    // A new connection cannot be accepted: the client is told, typed, and nothing hangs.
+    const extra = new VsockShellSession(daemon.endpoint, { connectTimeoutMs: 3000 });
+    const status = await extra.connect();
+    expect(['ready', 'unavailable']).toContain(status.state);
+    await extra.close();
+    expect(daemon.child.exitCode).toBeNull();
+
+    // Load drops: the daemon serves again, on the old connection and on new ones.
+    for (const h of running) await h.kill('SIGKILL');
+    await Promise.all(running.map((h) => h.wait()));
+    expect((await s.exec(['echo', 'recovered'])).stdout).toBe('recovered\n');
+    expect((await s.exec('echo shell too')).stdout).toBe('shell too\n');
+
+    // Connections until accept() fails: those past the limit are closed, never left hanging.
+    const raws: RawClient[] = [];
+    let welcomed = 0;
+    for (let i = 0; i < 80; i++) {
+      const c = await RawClient.connect(daemon.socket).catch(() => undefined);
+      if (!c) continue;
+      raws.push(c);
+      const reply = await c.hello().catch(() => undefined);
+      if (reply?.type === 'Welcome') welcomed++;
+    }
+    console.log(`${welcomed} of ${raws.length} connections welcomed at the fd limit`);
+    expect(welcomed).toBeGreaterThan(0);
+    expect(welcomed).toBeLessThan(80);
+    expect(daemon.child.exitCode).toBeNull();
+    for (const c of raws) c.close();
+    await sleep(500);
+    const fresh = new VsockShellSession(daemon.endpoint);
+    expect((await fresh.exec(['echo', 'new connection'])).stdout).toBe('new connection\n');
+    await fresh.close();
+    await s.close();
+    await daemon.stop();
+  }, 120_000);
+
+  it('disk full: a shell command whose state dir cannot be created fails typed; argv commands still run', async (ctx) => {
+    const dir = mkdtempSync(join(tmpdir(), 'conch-diskfull-'));
+    const noInodes = join(dir, 'no-inodes');
+    const noSpace = join(dir, 'no-space');
+    mkdirSync(noInodes);
+    mkdirSync(noSpace);
+    const mounted: string[] = [];
+    for (const [path, options] of [[noInodes, 'size=64k,nr_inodes=2'], [noSpace, 'size=64k']] as const) {
+      if (spawnSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', path]).status === 0) mounted.push(path);
+    }
+    if (mounted.length < 2) {
+      for (const path of mounted) spawnSync('umount', [path]);
+      rmSync(dir, { recursive: true, force: true });
+      console.log('skipped: cannot mount tmpfs here (needs root and CAP_SYS_ADMIN); the TMPDIR-is-a-file case below still runs');
+      ctx.skip();
+    }
+    try {
+      // Fill both: the first has no inodes left (mkdir fails), the second no blocks (writes fail).
+      for (let i = 0; ; i++) {
+        try {
+          writeFileSync(join(noInodes, `f${i}`), '');
+        } catch {
+          break;
+        }
+      }
+      try {
+        writeFileSync(join(noSpace, 'fill'), Buffer.alloc(128 * 1024));
+      } catch {
+        // ENOSPC once the 64 KiB are used: that is the point
+      }
+
+      const full = await startWrappedDaemon([], [], { TMPDIR: noInodes });
+      const s = new VsockShellSession(full.endpoint);
+      const failure = await s.exec('echo hi').catch((err: unknown) => err);
+      expect(failure).toBeInstanceOf(ConchError);
+      expect(failure).toMatchObject({ code: ErrorCodes.SPAWN_FAILED, details: { errno: 'ENOSPC' } });
+      expect((await s.exec(['echo', 'argv needs no state'])).stdout).toBe('argv needs no state\n');
+      expect(full.child.exitCode).toBeNull();
+      await s.close();
+      await full.stop();
+
+      const saved = process.env.TMPDIR;
+      process.env.TMPDIR = noInodes;
+      try {
+        const local = new LocalProcessShellSession();
+        await expect(local.exec('echo hi')).rejects.toMatchObject({ code: ErrorCodes.SPAWN_FAILED, details: { errno: 'ENOSPC' } });
+        await local.close();
+      } finally {
+        if (saved === undefined) delete process.env.TMPDIR;
+        else process.env.TMPDIR = saved;
+      }
+
+      // Blocks full but inodes free: the state file is created empty, so `cd` cannot be carried
+      // over. The command still reports its true exit, and the session keeps its old state
+      // rather than a half-written one.
+      const blocks = await startWrappedDaemon([], [], { TMPDIR: noSpace });
+      const b = new VsockShellSession(blocks.endpoint, { cwd: '/' });
+      const r = await b.exec('cd /tmp && echo moved; exit 3');
+      expect(r).toMatchObject({ exitCode: 3, stdout: 'moved\n' });
+      expect((await b.exec('pwd')).stdout).toBe('/\n');
+      await b.close();
+      await blocks.stop();
+    } finally {
+      for (const path of mounted) spawnSync('umount', [path]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a TMPDIR that is not a directory fails shell commands with SPAWN_FAILED (runs without mount rights too)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'conch-badtmp-'));
+    const file = join(dir, 'not-a-dir');
+    writeFileSync(file, '');
+    const daemon = await startWrappedDaemon([], [], { TMPDIR: file });
+    const s = new VsockShellSession(daemon.endpoint);
+    await expect(s.exec('echo hi')).rejects.toMatchObject({ code: ErrorCodes.SPAWN_FAILED, details: { errno: 'ENOTDIR' } });
+    expect(daemon.child.exitCode).toBeNull();
+    await s.close();
+    await daemon.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a peer that sends requests but never reads the replies cannot grow the daemon without bound', async () => {
+    const daemon = await startDaemon(['--log-level', 'error']);
+    const pid = daemon.child.pid!;
+    const c = createConnection(daemon.socket);
+    await new Promise((r) => c.once('connect', r));
+    c.on('error', () => {});
+    c.pause(); // never read
+    c.write(encodeFrame({ type: 'Hello', minVersion: 1, maxVersion: 1, nonce: 1, maxFrameBytes: 1 << 20, capabilities: [], client: 'deaf' }));
+    const batch = Buffer.concat(Array.from({ length: 10_000 }, (_, i) => encodeFrame({ type: 'Ping', id: i })));
+    const before = rssBytes(pid);
+    // Keep the daemon's receive side full for 3 s: without a bound it would queue every Pong.
+    let offered = 0;
+    const until3s = Date.now() + 3000;
+    while (Date.now() < until3s) {
+      if (c.writableLength < 4 * MiB) {
+        c.write(batch);
+        offered += 10_000;
+      }
+      await sleep(5);
+    }
+    const grown = rssBytes(pid) - before;
+    console.log(`deaf peer offered ${offered} Pings; daemon RSS grew ${(grown / MiB).toFixed(1)} MiB; ${c.writableLength} bytes still queued at the peer`);
+    // The daemon stopped reading: the peer's own queue backs up instead of the daemon's memory.
+    expect(c.writableLength).toBeGreaterThan(0);
+    expect(grown).toBeLessThan(64 * MiB);
+    // A bystander is unaffected, and the deaf peer gets every answer once it reads.
+    const s = new VsockShellSession(daemon.endpoint);
+    expect((await s.exec(['echo', 'unaffected'])).stdout).toBe('unaffected\n');
+    await s.close();
+    c.destroy();
+    await daemon.stop();
+  });
+});

@@ -1,0 +1,113 @@
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalProcessShellSession, VsockShellSession, type ShellSession } from '@conch/shell-client';
+import { startDaemon, type DaemonProcess } from '../helpers/daemon-process.js';
+
+/**
+ * Commands can run as another user. Run as nobody (65534:65534), a command cannot read a
+ * root-only file that root reads fine, and says so; supplementary groups are dropped (pipes),
+ * so a root-group file is closed to it as well. Against conchd and LocalProcessShellSession.
+ */
+const NOBODY = 65534;
+const isRoot = process.getuid?.() === 0;
+
+let dir: string;
+let secret: string;
+let groupSecret: string;
+
+beforeAll(() => {
+  if (!isRoot) return;
+  // mkdtemp makes 0700 directories; nobody must be able to traverse to the file to be refused by it.
+  dir = mkdtempSync(join(tmpdir(), 'conch-uid-'));
+  chmodSync(dir, 0o755);
+  secret = join(dir, 'secret');
+  writeFileSync(secret, 'root only\n', { mode: 0o600 });
+  chmodSync(secret, 0o600);
+  groupSecret = join(dir, 'group-secret');
+  writeFileSync(groupSecret, 'root group only\n');
+  chmodSync(groupSecret, 0o640); // root:root: readable through group 0, if a child kept it
+});
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const backends: { name: string; open: (options?: { uid?: number; gid?: number }) => Promise<{ session: ShellSession; done: () => Promise<void> }> }[] = [];
+let daemon: DaemonProcess | undefined;
+
+backends.push({
+  name: 'conchd',
+  open: async (options = {}) => {
+    daemon ??= await startDaemon();
+    const session = new VsockShellSession(daemon.endpoint, { cwd: dir, ...options });
+    return { session, done: () => session.close() };
+  },
+});
+backends.push({
+  name: 'LocalProcessShellSession',
+  open: async (options = {}) => {
+    const session = new LocalProcessShellSession({ cwd: dir, ...options });
+    return { session, done: () => session.close() };
+  },
+});
+
+afterAll(async () => {
+  await daemon?.stop();
+});
+
+describe.each(backends)('commands as another uid/gid: $name', ({ open }) => {
+  it.skipIf(!isRoot)('nobody cannot read a 0600 root file that root reads, and the output says so', async () => {
+    const { session, done } = await open();
+    const asRoot = await session.exec(['cat', secret]);
+    expect(asRoot).toMatchObject({ exitCode: 0, stdout: 'root only\n' });
+
+    const asNobody = await session.exec(['cat', secret], { uid: NOBODY, gid: NOBODY });
+    expect(asNobody.exitCode).not.toBe(0);
+    expect(asNobody.stdout).toBe('');
+    expect(asNobody.stderr).toContain('Permission denied');
+
+    // The same through the shell (a string command), which also needs the session's state dir.
+    const viaShell = await session.exec(`cat ${secret}`, { uid: NOBODY, gid: NOBODY });
+    expect(viaShell.exitCode).not.toBe(0);
+    expect(viaShell.stderr).toContain('Permission denied');
+    await done();
+  });
+
+  it.skipIf(!isRoot)('the switch is real: ids are 65534, and root\'s supplementary groups are dropped', async () => {
+    const { session, done } = await open();
+    const ids = await session.exec(['sh', '-c', 'id -u; id -g; id -G'], { uid: NOBODY, gid: NOBODY });
+    expect(ids).toMatchObject({ exitCode: 0, stdout: `${NOBODY}\n${NOBODY}\n${NOBODY}\n` });
+    const group = await session.exec(['cat', groupSecret], { uid: NOBODY, gid: NOBODY });
+    expect(group.exitCode).not.toBe(0);
+    expect(group.stderr).toContain('Permission denied');
+    expect((await session.exec(['cat', groupSecret])).stdout).toBe('root group only\n');
+    await done();
+  });
+
+  it.skipIf(!isRoot)('a whole session as nobody: refused the file, and its cd/export still persist', async () => {
+    const { session, done } = await open({ uid: NOBODY, gid: NOBODY });
+    expect((await session.exec('id -u')).stdout).toBe(`${NOBODY}\n`);
+    const r = await session.exec(`cat ${secret}`);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toContain('Permission denied');
+    // The session's private state dir was handed to nobody, so its shell can record cd and export.
+    await session.exec('cd /tmp && export CONCH_AS=nobody');
+    expect((await session.exec('pwd; echo $CONCH_AS')).stdout).toBe('/tmp\nnobody\n');
+    await done();
+  });
+
+  it.skipIf(!isRoot)('a PTY command as nobody is refused the 0600 file too', async () => {
+    const { session, done } = await open();
+    const r = await session.exec(['sh', '-c', `id -u; cat ${secret}`], { uid: NOBODY, gid: NOBODY, pty: { cols: 80, rows: 24 } });
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stdout).toContain(`${NOBODY}\r\n`);
+    expect(r.stdout).toContain('Permission denied');
+    expect(r.stdout).not.toContain('root only');
+    await done();
+  });
+});
+
+it.runIf(!isRoot)('skips the uid/gid switch tests when not root', () => {
+  console.log('skipped: switching to uid/gid 65534 needs root; run the suite as root (as CI and the guest daemon do)');
+});
