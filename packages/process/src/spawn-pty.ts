@@ -5,6 +5,7 @@ import { loadPtyBinding } from './node-pty-binding.js';
 import { PtyMaster } from './pty-master.js';
 import { resolveExecutable } from './resolve-executable.js';
 import { spawnError } from './spawn-error.js';
+import { holdTerminal } from './terminal-hold.js';
 import type { ProcessExit, ProcessSpec, SpawnedProcess } from './spawned-process.js';
 
 const DEFAULT_TERM = 'xterm-256color';
@@ -57,6 +58,9 @@ export async function spawnPty(spec: ProcessSpec): Promise<SpawnedProcess> {
     throw new ConchError(ErrorCodes.SPAWN_FAILED, `cannot start ${JSON.stringify(file)} on a terminal: ${(err as Error).message}`, { file, cwd: spec.cwd }, { cause: err });
   }
 
+  // Before anything can read the master: see terminal-hold.ts for the SIGHUP this prevents.
+  const releaseTerminal = holdTerminal(forked.pty);
+  void exited.then(releaseTerminal);
   const master = new PtyMaster(forked.fd);
   const stdin = spec.stdin
     ? new Writable({
@@ -81,7 +85,10 @@ export async function spawnPty(spec: ProcessSpec): Promise<SpawnedProcess> {
       if (!validSize(cols) || !validSize(rows)) throw new RangeError(`invalid terminal size ${cols}x${rows}`);
       master.resize(cols, rows, (fd, c, r) => binding.resize(fd, c, r));
     },
-    abandonOutput: () => master.close(),
+    abandonOutput: () => {
+      releaseTerminal();
+      master.close();
+    },
   };
 }
 

@@ -82,6 +82,21 @@ describe('spawnPty', () => {
     expect(r).toMatchObject({ exitCode: 0, signal: null });
   });
 
+  it('reports the true exit of a program that closes the terminal before it exits, not a SIGHUP', async () => {
+    // GNU tools close stdout and stderr in an atexit handler, so the terminal can lose its last
+    // open fd while the program still runs. That must not close the master under it (the kernel
+    // would hang the terminal up and SIGHUP the program); see terminal-hold.ts.
+    const p = await start(spec(['sh', '-c', 'echo bye; exec 0<&- 1>&- 2>&-; sleep 0.2; exit 5']));
+    expect(await collect(p)).toMatchObject({ exitCode: 5, signal: null, output: 'bye\r\n' });
+    // The same race with a real program: cat given a line and ^D, back to back.
+    for (let i = 0; i < 50; i++) {
+      const cat = await start(spec(['cat'], { stdin: true }));
+      cat.stdin!.write('x\n');
+      cat.endInput();
+      expect(await collect(cat), `run ${i}`).toMatchObject({ exitCode: 0, signal: null });
+    }
+  });
+
   it('ends input after a partial line too (two ^D in canonical mode)', async () => {
     const p = await start(spec(['sh', '-c', 'cat; echo "[done]"'], { stdin: true }));
     const all = collect(p);
