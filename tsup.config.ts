@@ -25,7 +25,7 @@ const pkg = (dir: string, entry: Record<string, string>, extra: Options = {}): O
  * scripts/build.mjs runs one tsup per stage: CONCH_BUILD_STAGE selects it.
  */
 const stages: Options[][] = [
-  [pkg('protocol', { index: 'index.ts' }), pkg('node-vsock', { index: 'index.ts' })],
+  [pkg('protocol', { index: 'index.ts' }), pkg('node-vsock', { index: 'index.ts' }), pkg('posix-spawn', { index: 'index.ts' })],
   [pkg('process', { index: 'index.ts' })],
   [pkg('shell-daemon', { index: 'index.ts', cli: 'cli.ts' }), pkg('shell-client', { index: 'index.ts', cli: 'cli.ts' })],
 ];

@@ -13,6 +13,7 @@ export default defineConfig({
     projects: [
       { ...shared, test: { name: 'protocol', root: 'packages/protocol', include: ['test/**/*.test.ts'] } },
       { ...shared, test: { name: 'node-vsock', root: 'packages/node-vsock', include: ['test/**/*.test.ts'] } },
+      { ...shared, test: { name: 'posix-spawn', root: 'packages/posix-spawn', include: ['test/**/*.test.ts'] } },
       { ...shared, test: { name: 'process', root: 'packages/process', include: ['test/**/*.test.ts'] } },
       { ...shared, test: { name: 'shell-daemon', root: 'packages/shell-daemon', include: ['test/**/*.test.ts'] } },
       { ...shared, test: { name: 'shell-client', root: 'packages/shell-client', include: ['test/**/*.test.ts'] } },

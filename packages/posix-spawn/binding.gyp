@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "posix_spawn",
+      "sources": ["src/posix-spawn.c"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}

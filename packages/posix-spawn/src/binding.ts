@@ -1,0 +1,39 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+/** The addon's functions (src/posix-spawn.c). Errors it throws carry `code`, `errno` and `syscall`. */
+export interface PosixSpawnBinding {
+  spawn(path: string, argv: readonly string[], envp: readonly string[], cwd: string, stdinPipe: boolean): {
+    pid: number;
+    stdin: number;
+    stdout: number;
+    stderr: number;
+  };
+  watchExit(pid: number, callback: (err: NodeJS.ErrnoException | null, exitCode: number | null, signal: number | null) => void): void;
+  /** null when the kernel has what watchExit needs (pidfd_open), else the error. */
+  probe(): NodeJS.ErrnoException | null;
+}
+
+/** Where a bundled daemon keeps posix_spawn.node (the single-file conchd has no package directory). */
+export const POSIX_SPAWN_ADDON_ENV = 'CONCH_POSIX_SPAWN_ADDON';
+
+let cached: PosixSpawnBinding | undefined;
+
+/** Loads the addon on first use, so merely importing this package never fails. */
+export function binding(): PosixSpawnBinding {
+  if (cached) return cached;
+  const require = localRequire();
+  const override = process.env[POSIX_SPAWN_ADDON_ENV];
+  const file = override && existsSync(override)
+    ? override
+    : join(dirname(require.resolve('@conch/posix-spawn/package.json')), 'build/Release/posix_spawn.node');
+  cached = require(file) as PosixSpawnBinding;
+  return cached;
+}
+
+/** A require for this module: the ESM build has import.meta.url; the CJS build its own require. */
+function localRequire(): NodeRequire {
+  const url = import.meta.url as string | undefined;
+  return url ? createRequire(url) : require;
+}

@@ -1,0 +1,3 @@
+export { posixSpawnAvailability, type Availability } from './availability.js';
+export { POSIX_SPAWN_ADDON_ENV } from './binding.js';
+export { posixSpawn, type PosixChild, type PosixSpawnExit, type PosixSpawnOptions } from './posix-spawn.js';

@@ -1,0 +1,75 @@
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Socket } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { posixSpawn, posixSpawnAvailability, type PosixSpawnOptions } from '../src/index.js';
+
+const base = { env: { PATH: '/usr/bin:/bin' }, cwd: '/', stdin: false };
+const opts = (file: string, argv: string[], extra: Partial<PosixSpawnOptions> = {}): PosixSpawnOptions => ({ file, argv, ...base, ...extra });
+
+function collect(stream: Socket): Promise<string> {
+  const chunks: Buffer[] = [];
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  return new Promise((resolve) => stream.once('close', () => resolve(Buffer.concat(chunks).toString())));
+}
+
+const openFds = () => readdirSync('/proc/self/fd').length;
+
+describe('posixSpawn', () => {
+  it('is available on this machine', () => {
+    expect(posixSpawnAvailability()).toEqual({ available: true });
+  });
+
+  it('runs a process with its own stdout and stderr and reports its exit code', async () => {
+    const child = posixSpawn(opts('/bin/sh', ['sh', '-c', 'echo "$0 out"; echo err >&2; exit 7']));
+    const [stdout, stderr, exit] = await Promise.all([collect(child.stdout), collect(child.stderr), child.exited]);
+    expect({ stdout, stderr, exit }).toEqual({ stdout: 'sh out\n', stderr: 'err\n', exit: { exitCode: 7, signal: null } });
+    expect(child.stdin).toBeNull();
+  });
+
+  it('reports a signal by its name, and reaps the process (no zombie left)', async () => {
+    const child = posixSpawn(opts('/bin/sleep', ['sleep', '30']));
+    process.kill(child.pid, 'SIGTERM');
+    expect(await child.exited).toEqual({ exitCode: null, signal: 'SIGTERM' });
+    expect(existsSync(`/proc/${child.pid}`)).toBe(false);
+  });
+
+  it('writes stdin through a pipe when asked', async () => {
+    const child = posixSpawn(opts('/bin/cat', ['cat'], { stdin: true }));
+    child.stdin!.end('through the pipe');
+    expect(await collect(child.stdout)).toBe('through the pipe');
+    expect(await child.exited).toEqual({ exitCode: 0, signal: null });
+  });
+
+  it('throws the errno error of a failed exec, in the shape of Node spawn errors', () => {
+    expect(() => posixSpawn(opts('/no/such/file', ['x']))).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'posix_spawn' }));
+    const dir = mkdtempSync(join(tmpdir(), 'conch-posix-spawn-'));
+    try {
+      // No execute bit at all: refused even to root.
+      writeFileSync(join(dir, 'plain'), 'echo no\n', { mode: 0o644 });
+      expect(() => posixSpawn(opts(join(dir, 'plain'), ['x']))).toThrow(expect.objectContaining({ code: 'EACCES' }));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(() => posixSpawn(opts('/bin/true', ['true'], { cwd: '/no/such/dir' }))).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+  });
+
+  it('refuses strings with NUL bytes instead of cutting them short', () => {
+    expect(() => posixSpawn(opts('/bin/echo', ['echo', 'a\0b']))).toThrow(TypeError);
+    expect(() => posixSpawn(opts('/bin/echo', ['echo'], { env: { 'A\0': 'x' } }))).toThrow(TypeError);
+    expect(() => posixSpawn(opts('/bin/echo', []))).toThrow(TypeError);
+  });
+
+  it('leaves no fd behind across 500 spawns, failed ones included', async () => {
+    const before = openFds();
+    for (let i = 0; i < 500; i++) {
+      if (i % 10 === 0) expect(() => posixSpawn(opts('/no/such/file', ['x']))).toThrow();
+      const child = posixSpawn(opts('/bin/true', ['true']));
+      await Promise.all([collect(child.stdout), collect(child.stderr), child.exited]);
+    }
+    // Closing a socket's fd happens on a later loop turn than its 'close' event.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(openFds()).toBeLessThanOrEqual(before);
+  });
+});
