@@ -1,5 +1,5 @@
 import type { OutputFd, SignalName } from '@conch/protocol';
-import { signalGroup } from './process-group.js';
+import { groupAlive, signalGroup } from './process-group.js';
 import type { ProcessExit, SpawnedProcess } from './spawned-process.js';
 import { DEFAULT_KILL_GRACE_MS, terminateGroup } from './terminate.js';
 
@@ -31,6 +31,13 @@ export type OutputSink = (fd: OutputFd, data: Buffer) => void;
 export const DEFAULT_LINGER_MS = 1000;
 
 /**
+ * What a pipe can still hold once every writer in the group is gone: Linux's largest pipe
+ * buffer (fs.pipe-max-size, 1 MiB by default). Reading past it means a writer that escaped the
+ * group (setsid) still holds the pipe.
+ */
+const DRAIN_LIMIT_BYTES = 1 << 20;
+
+/**
  * One command's lifecycle around a SpawnedProcess: timeout, kill escalation, output cap,
  * flow control (pause/resume per stream), and a result that resolves only after the leader has
  * exited and every output stream has ended.
@@ -47,6 +54,8 @@ export class Execution {
   #timedOut = false;
   #exit: ProcessExit | undefined;
   #timeout: NodeJS.Timeout | undefined;
+  /** Bytes read past backpressure since the group died; undefined until then. */
+  #drained: number | undefined;
 
   constructor(process: SpawnedProcess, sink: OutputSink, options: ExecutionOptions = {}) {
     this.process = process;
@@ -71,6 +80,11 @@ export class Execution {
     const exited = process.exited.then((exit) => {
       this.#exit = exit;
       clearTimeout(this.#timeout);
+      // Node's ChildProcess resumes its stdio streams on the tick after 'exit' (flushStdio, so
+      // that unread output cannot keep the process object alive), which would bypass our
+      // backpressure: a paused stream would then read whatever a background writer produces,
+      // without bound. This runs after that tick and before any further read.
+      for (const fd of this.#paused) this.#stream(fd)?.pause();
       this.#lingerUntilClosed(Promise.all(ended));
       return exit;
     });
@@ -119,6 +133,10 @@ export class Execution {
 
   #onData(fd: OutputFd, chunk: Buffer, sink: OutputSink): void {
     this.#bytes[fd] += chunk.length;
+    if (this.#drained !== undefined && (this.#drained += chunk.length) > DRAIN_LIMIT_BYTES) {
+      this.process.abandonOutput();
+      return;
+    }
     const cap = this.#options.maxOutputBytes;
     if (cap === undefined) {
       sink(fd, chunk);
@@ -139,18 +157,27 @@ export class Execution {
    * A background process that inherited our pipes can hold them open long after the leader
    * exited. Wait `lingerMs` for them to close; then stop waiting, but only while nothing is
    * paused, because a paused stream still holds output the consumer has not taken yet.
+   * A stream paused for a consumer that may never come back (a killed session, a client gone
+   * for good) would hold its command forever, though. Once no process is left in the group,
+   * nothing can add to the pipe: read what it holds to its end, whatever the backpressure
+   * (at most DRAIN_LIMIT_BYTES, so memory stays bounded), and the command can finish.
    */
   #lingerUntilClosed(allEnded: Promise<unknown>): void {
     let finished = false;
     void allEnded.then(() => (finished = true));
+    const lingerMs = this.#options.lingerMs ?? DEFAULT_LINGER_MS;
     const check = () => {
       if (finished) return;
-      if (this.#paused.size > 0) {
-        setTimeout(check, this.#options.lingerMs ?? DEFAULT_LINGER_MS).unref();
+      if (this.#paused.size === 0) {
+        this.process.abandonOutput();
         return;
       }
-      this.process.abandonOutput();
+      if (!groupAlive(this.pid)) {
+        this.#drained ??= 0;
+        for (const fd of [...this.#paused]) this.resume(fd);
+      }
+      setTimeout(check, lingerMs).unref();
     };
-    setTimeout(check, this.#options.lingerMs ?? DEFAULT_LINGER_MS).unref();
+    setTimeout(check, lingerMs).unref();
   }
 }

@@ -3,7 +3,7 @@ export { defaultShell } from './default-shell.js';
 export { DEFAULT_LINGER_MS, Execution, type ExecutionOptions, type ExecutionResult, type OutputSink } from './execution.js';
 export { groupAlive, signalGroup } from './process-group.js';
 export { mergeShellState, shellArgv, takeShellState, type ShellState } from './shell-state.js';
-export { spawnPipes } from './spawn-pipes.js';
+export { SPAWN_IMPL_ENV, describeSpawn, spawnImplementation, spawnPipes, type SpawnImplementation } from './spawn-pipes.js';
 export { ptyAvailable, spawnPty } from './spawn-pty.js';
 export type { ProcessExit, ProcessSpec, SpawnedProcess } from './spawned-process.js';
 export { DEFAULT_KILL_GRACE_MS, terminateGroup } from './terminate.js';

@@ -1,18 +1,16 @@
 import { spawn } from 'node:child_process';
 import { normalizeSignal } from '@conch/protocol';
-import { checkCwd } from './check-cwd.js';
+import { pipedProcess } from './piped-process.js';
 import { spawnError } from './spawn-error.js';
 import type { ProcessExit, ProcessSpec, SpawnedProcess } from './spawned-process.js';
 
 /**
- * Starts a process with pipes, as the leader of a new session and process group
- * (`detached: true` is setsid), so that kills reach the whole tree.
- * Resolves once the process is running; rejects with a typed error if it could not start.
+ * child_process.spawn with pipes, as the leader of a new session and process group
+ * (`detached: true` is setsid). The path for what posix_spawn cannot do (another uid/gid) and
+ * for machines where the addon is missing.
  */
-export function spawnPipes(spec: ProcessSpec): Promise<SpawnedProcess> {
-  checkCwd(spec.cwd);
-  const [file, ...args] = spec.argv;
-  if (file === undefined) throw new TypeError('argv must not be empty');
+export function spawnPipesNode(spec: ProcessSpec): Promise<SpawnedProcess> {
+  const [file, ...args] = spec.argv as [string, ...string[]];
   const child = spawn(file, args, {
     cwd: spec.cwd,
     env: spec.env,
@@ -28,32 +26,12 @@ export function spawnPipes(spec: ProcessSpec): Promise<SpawnedProcess> {
       // After spawn, 'error' only reports failed kill()s, which we never call on the child object.
       child.removeAllListeners('error');
       child.on('error', () => {});
-      const stdout = child.stdout!;
-      const stderr = child.stderr!;
-      const stdin = child.stdin ?? null;
-      // A child that exits before reading its stdin makes our writes fail with EPIPE. That is the
-      // child's business, not a daemon crash.
-      stdin?.on('error', () => {});
       const exited = new Promise<ProcessExit>((done) => {
         child.once('exit', (code, signal) => {
           done(signal ? { exitCode: null, signal: normalizeSignal(signal) ?? 'SIGKILL' } : { exitCode: code ?? 0, signal: null });
         });
       });
-      resolve({
-        pid: child.pid!,
-        pty: false,
-        stdout,
-        stderr,
-        stdin,
-        exited,
-        endInput: () => stdin?.end(),
-        resize: () => {},
-        // Called only once our side has consumed everything it read, so nothing buffered is lost.
-        abandonOutput: () => {
-          stdout.destroy();
-          stderr.destroy();
-        },
-      });
+      resolve(pipedProcess(child.pid!, { stdout: child.stdout!, stderr: child.stderr!, stdin: child.stdin ?? null }, exited));
     });
   });
 }

@@ -1,0 +1,25 @@
+import { posixSpawn } from '@conch/posix-spawn';
+import { normalizeSignal } from '@conch/protocol';
+import { pipedProcess } from './piped-process.js';
+import { resolveExecutable } from './resolve-executable.js';
+import { spawnError } from './spawn-error.js';
+import type { ProcessSpec, SpawnedProcess } from './spawned-process.js';
+
+/**
+ * posix_spawn with pipes, as the leader of a new session and process group: no fork, so an
+ * exec costs the same whatever the daemon's heap (see @conch/posix-spawn). argv[0] is looked
+ * up in the child's PATH, as execvp in the child would.
+ */
+export function spawnPipesPosix(spec: ProcessSpec): Promise<SpawnedProcess> {
+  const file = spec.argv[0]!;
+  let child;
+  try {
+    child = posixSpawn({ file: resolveExecutable(file, spec.env), argv: spec.argv, env: spec.env, cwd: spec.cwd, stdin: spec.stdin });
+  } catch (err) {
+    return Promise.reject(spawnError(err as NodeJS.ErrnoException, file, spec.cwd));
+  }
+  const exited = child.exited.then(({ exitCode, signal }) =>
+    signal !== null ? { exitCode: null, signal: normalizeSignal(signal) ?? 'SIGKILL' } : { exitCode, signal: null },
+  );
+  return Promise.resolve(pipedProcess(child.pid, child, exited));
+}

@@ -1,0 +1,38 @@
+import { posixSpawnAvailability } from '@conch/posix-spawn';
+import { checkCwd } from './check-cwd.js';
+import { spawnPipesNode } from './spawn-pipes-node.js';
+import { spawnPipesPosix } from './spawn-pipes-posix.js';
+import type { ProcessSpec, SpawnedProcess } from './spawned-process.js';
+
+/** Forces child_process.spawn (`node`) instead of posix_spawn, e.g. to compare the two. */
+export const SPAWN_IMPL_ENV = 'CONCH_SPAWN';
+
+export type SpawnImplementation = 'posix' | 'node';
+
+/**
+ * Which way spawnPipes starts a process like `spec`: posix_spawn where it can (the addon is
+ * there, and no uid/gid switch, which posix_spawn cannot do), child_process.spawn otherwise.
+ */
+export function spawnImplementation(spec?: Pick<ProcessSpec, 'uid' | 'gid'>): SpawnImplementation {
+  if (process.env[SPAWN_IMPL_ENV] === 'node') return 'node';
+  if (spec && (spec.uid !== undefined || spec.gid !== undefined)) return 'node';
+  return posixSpawnAvailability().available ? 'posix' : 'node';
+}
+
+/** How pipe commands are spawned on this machine, and why not through posix_spawn when not: for the daemon's log. */
+export function describeSpawn(): { readonly implementation: SpawnImplementation; readonly reason?: string } {
+  if (process.env[SPAWN_IMPL_ENV] === 'node') return { implementation: 'node', reason: `${SPAWN_IMPL_ENV}=node` };
+  const availability = posixSpawnAvailability();
+  return availability.available ? { implementation: 'posix' } : { implementation: 'node', reason: availability.reason };
+}
+
+/**
+ * Starts a process with pipes, as the leader of a new session and process group, so that
+ * kills reach the whole tree. Resolves once the process is running; rejects with a typed
+ * error if it could not start.
+ */
+export function spawnPipes(spec: ProcessSpec): Promise<SpawnedProcess> {
+  checkCwd(spec.cwd);
+  if (spec.argv.length === 0) throw new TypeError('argv must not be empty');
+  return spawnImplementation(spec) === 'posix' ? spawnPipesPosix(spec) : spawnPipesNode(spec);
+}
