@@ -6,6 +6,7 @@
 //   PREFIX/lib/conchd.mjs             conchd and every JS dependency, in one file
 //   PREFIX/lib/native/pty.node        node-pty's addon (PTY sessions; conchd runs without it)
 //   PREFIX/lib/native/vsock.node      our AF_VSOCK addon, when built
+//   PREFIX/lib/native/posix_spawn.node  our fork-free spawner (conchd falls back to Node's spawn without it)
 // Usage: node guest-image/bundle.mjs [OUTDIR]  (OUTDIR, default .cache/bundle, receives the PREFIX tree, e.g. OUTDIR/opt/conch)
 import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -28,7 +29,7 @@ export async function bundle(outDir, options = {}) {
     // Resolve our packages from source, like the tests do, so the bundle never depends on dist/.
     conditions: ['source'],
     // node-pty's native module is loaded from a file next to the bundle (see the launcher's
-    // env); our vsock addon's JavaScript is bundled and finds vsock.node the same way.
+    // env); our vsock and posix-spawn addons' JavaScript is bundled and finds its .node the same way.
     external: ['node-pty'],
     // Bundled CommonJS dependencies call require(); ESM has none, so give them one.
     banner: { js: "import { createRequire as __conchCreateRequire } from 'node:module'; const require = __conchCreateRequire(import.meta.url);" },
@@ -46,6 +47,7 @@ export async function bundle(outDir, options = {}) {
   const natives = {
     'pty.node': join(root, 'node_modules/node-pty/build/Release/pty.node'),
     'vsock.node': join(root, 'packages/node-vsock/build/Release/vsock.node'),
+    'posix_spawn.node': join(root, 'packages/posix-spawn/build/Release/posix_spawn.node'),
   };
   for (const [name, from] of Object.entries(natives)) {
     if (existsSync(from)) copyFileSync(from, join(prefix, 'lib/native', name));
@@ -60,6 +62,7 @@ export async function bundle(outDir, options = {}) {
 here=$(dirname "$(readlink -f "$0")")/..
 export CONCH_NODE_PTY="\${CONCH_NODE_PTY:-$here/lib/native/pty.node}"
 export CONCH_VSOCK_ADDON="\${CONCH_VSOCK_ADDON:-$here/lib/native/vsock.node}"
+export CONCH_POSIX_SPAWN_ADDON="\${CONCH_POSIX_SPAWN_ADDON:-$here/lib/native/posix_spawn.node}"
 exec "\${CONCH_NODE:-node}" "$here/lib/${name}.mjs" "$@"
 `,
     );

@@ -4,7 +4,7 @@ import {
   Capabilities, ConchError, ErrorCodes, parseEndpoint, type Attach, type CommandStarted, type DaemonLimits,
   type DaemonMessage, type Detach, type ExecCommand, type SessionInfo, type SignalName, type SpawnSession, type Welcome,
 } from '@conch/protocol';
-import { CommandSession, ptyAvailable } from '@conch/process';
+import { CommandSession, describeSpawn, ptyAvailable } from '@conch/process';
 import { Command } from './command.js';
 import {
   DEFAULT_DETACH_KEEP_MS, DEFAULT_EXIT_RETENTION_MS, DEFAULT_LIMITS, type DaemonConfig,
@@ -63,6 +63,10 @@ export class Daemon {
     if (process.pid === 1) {
       this.log.warn('conchd is running as PID 1: Node cannot reap orphaned processes, so zombies will accumulate. Run it under tini or systemd.');
     }
+    const spawn = describeSpawn();
+    // Without posix_spawn every exec forks the whole daemon: slower, and more so as its heap grows.
+    if (spawn.implementation === 'posix') this.log.info('spawning pipe commands with posix_spawn');
+    else this.log.warn('spawning pipe commands with child_process.spawn (fork)', { reason: spawn.reason });
     try {
       for (const text of this.config.listen) {
         const listener = await openListener(parseEndpoint(text), (stream, peer) => void this.accept(stream, peer), {
