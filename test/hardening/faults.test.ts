@@ -42,6 +42,7 @@ class FreezableProxy {
   readonly path: string;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
+  readonly #clients = new Set<Socket>();
   frozen = false;
 
   private constructor(path: string, server: Server) {
@@ -54,6 +55,8 @@ class FreezableProxy {
     let proxy: FreezableProxy | undefined;
     const server = createServer((client) => {
       const upstream = createConnection(target);
+      proxy!.#clients.add(client);
+      client.once('close', () => proxy!.#clients.delete(client));
       for (const s of [client, upstream]) {
         proxy!.#sockets.add(s);
         s.on('error', () => {});
@@ -66,6 +69,11 @@ class FreezableProxy {
     });
     proxy = new FreezableProxy(path, server);
     return new Promise((r) => server.listen(path, () => r(proxy!)));
+  }
+
+  /** Client connections the proxy holds open: what a QEMU chardev would be serving. */
+  get openClients(): number {
+    return this.#clients.size;
   }
 
   close(): void {
@@ -179,6 +187,38 @@ describe('faults', () => {
     expect((await again.exec(['echo', 'resumed'])).stdout).toBe('resumed\n');
     await again.close();
     await daemon.stop();
+  });
+
+  it('close() lets go of the connection, even while a connect is in flight or when the daemon no longer answers', async () => {
+    // A QEMU virtio-serial chardev serves one host connection at a time: a session that keeps
+    // its connection after close() locks every later client out of the guest.
+    const daemon = await startDaemon();
+    const proxy = await FreezableProxy.start(daemon.socket);
+    const endpoint = `unix:${proxy.path}`;
+    const released = () => until(() => (proxy.openClients === 0 ? true : undefined), 5000);
+    try {
+      for (let i = 0; i < 20; i++) {
+        const s = new VsockShellSession(endpoint);
+        const connecting = s.connect();
+        await s.close();
+        expect(await connecting, `round ${i}`).toMatchObject({ state: 'unavailable', reason: 'closed' });
+        expect(s.status.state).toBe('unavailable');
+        expect(await released(), `round ${i}: the connection that landed after close() is still open`).toBe(true);
+      }
+      // The link goes silent (keepalive off, so nothing else would notice): KillSession gets no
+      // answer, and close() must still let go within its bound rather than wait forever.
+      const s = new VsockShellSession(endpoint, { keepaliveMs: 0 });
+      expect((await s.connect()).state).toBe('ready');
+      proxy.frozen = true;
+      const started = performance.now();
+      const closed = await Promise.race([s.close().then(() => true), sleep(10_000).then(() => false)]);
+      expect(closed, 'close() was still waiting after 10 s for a daemon that does not answer').toBe(true);
+      console.log(`close() with a silent daemon returned in ${(performance.now() - started).toFixed(0)} ms`);
+      expect(await released(), 'the silent connection is still open after close()').toBe(true);
+    } finally {
+      proxy.close();
+      await daemon.stop();
+    }
   });
 
   it('runs out of fds (EMFILE) with typed errors, stays up, and recovers once load drops', async (ctx) => {

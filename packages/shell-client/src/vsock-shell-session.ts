@@ -53,6 +53,10 @@ export const DEFAULT_RECONNECT_TIMEOUT_MS = 30_000;
 /** First reconnect delay, doubled per attempt up to RECONNECT_MAX_DELAY_MS. */
 const RECONNECT_FIRST_DELAY_MS = 50;
 const RECONNECT_MAX_DELAY_MS = 2_000;
+/** How long close() waits for the daemon to confirm KillSession before it lets go of the connection anyway. */
+const CLOSE_KILL_SESSION_TIMEOUT_MS = 2_000;
+
+const CLOSED_BY_USER = (endpoint: string): SessionStatus => ({ state: 'unavailable', endpoint, reason: 'closed', message: 'the session was closed' });
 
 /**
  * A session on conchd, reached over `unix:` (a local daemon, or a QEMU virtio-serial chardev)
@@ -194,14 +198,21 @@ export class VsockShellSession extends SessionBase {
     this.#session = await this.#spawnSession(connection);
   }
 
+  /**
+   * Ends the daemon session and lets go of the connection. When it resolves, this session holds
+   * no transport, even if a connect or reconnect was in flight or the daemon does not answer.
+   */
   async close(): Promise<void> {
     this.#closedByUser = true;
+    this.#status = CLOSED_BY_USER(this.endpoint);
+    // An attempt in flight sees #closedByUser when it lands and closes what it opened.
+    await this.#connecting?.catch(() => {});
     const connection = this.#connection;
     if (connection && !connection.closed && this.#session !== undefined) {
-      await connection.request({ type: 'KillSession', session: this.#session }, 'Ok').catch(() => {});
+      await withDeadline(connection.request({ type: 'KillSession', session: this.#session }, 'Ok'), CLOSE_KILL_SESSION_TIMEOUT_MS).catch(() => {});
     }
     if (!this.#parent) connection?.close();
-    this.#status = { state: 'unavailable', endpoint: this.endpoint, reason: 'closed', message: 'the session was closed' };
+    this.#status = CLOSED_BY_USER(this.endpoint);
   }
 
   #track(remote: RemoteCommand): RemoteCommand {
@@ -249,7 +260,9 @@ export class VsockShellSession extends SessionBase {
     const started = Date.now();
     try {
       const connection = this.#parent ? await this.#parent.#ready() : await this.#open();
+      if (this.#abandon(connection)) return this.#status;
       this.#session = await this.#spawnSession(connection);
+      if (this.#abandon(connection)) return this.#status;
       this.#adopt(connection);
       log?.({ event: 'connected', endpoint: this.endpoint, ms: Date.now() - started, instanceId: connection.welcome.instanceId });
     } catch (err) {
@@ -267,6 +280,17 @@ export class VsockShellSession extends SessionBase {
       daemon: { protocolVersion: w.version, daemonVersion: w.daemonVersion, bootId: w.bootId, instanceId: w.instanceId, capabilities: w.capabilities },
     };
     connection.on('close', (why) => this.#onDisconnect(connection, why));
+  }
+
+  /**
+   * A connection that landed after close(): closed at once, so that nothing holds the transport
+   * (a QEMU virtio-serial chardev serves one host connection at a time). True when abandoned.
+   */
+  #abandon(connection: ClientConnection): boolean {
+    if (!this.#closedByUser) return false;
+    if (!this.#parent) connection.close();
+    this.#status = CLOSED_BY_USER(this.endpoint);
+    return true;
   }
 
   #fail(err: unknown): void {
@@ -298,6 +322,7 @@ export class VsockShellSession extends SessionBase {
       if (this.#closedByUser) return this.#status;
       try {
         const connection = await this.#open();
+        if (this.#abandon(connection)) return this.#status;
         const previous = this.#instanceId;
         if (connection.welcome.instanceId !== previous) {
           // A new daemon instance knows nothing of our commands: report them lost, never exited.
@@ -353,6 +378,16 @@ export class VsockShellSession extends SessionBase {
     );
     return reply.session;
   }
+}
+
+/** Rejects once `ms` have passed without `promise` settling; the timer never keeps the process alive. */
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
 /** Drops undefined fields: the wire validators reject explicit undefined/nil for optional fields. */
