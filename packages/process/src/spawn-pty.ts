@@ -46,7 +46,7 @@ export async function spawnPty(spec: ProcessSpec): Promise<SpawnedProcess> {
 
   let onExit!: (exit: ProcessExit) => void;
   const exited = new Promise<ProcessExit>((resolve) => (onExit = resolve));
-  let forked: { fd: number; pid: number };
+  let forked: { fd: number; pid: number; pty: string };
   try {
     forked = binding.fork(
       file, args, Object.entries(env).map(([k, v]) => `${k}=${v}`), spec.cwd, size.cols, size.rows,
