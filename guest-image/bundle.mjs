@@ -7,6 +7,7 @@
 //   PREFIX/lib/native/pty.node        node-pty's addon (PTY sessions; conchd runs without it)
 //   PREFIX/lib/native/vsock.node      our AF_VSOCK addon, when built
 //   PREFIX/lib/native/posix_spawn.node  our fork-free spawner (conchd falls back to Node's spawn without it)
+//   PREFIX/lib/native/conch-exec-as      drops supplementary groups for PTY commands run as another user
 // Usage: node guest-image/bundle.mjs [OUTDIR]  (OUTDIR, default .cache/bundle, receives the PREFIX tree, e.g. OUTDIR/opt/conch)
 import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -48,6 +49,7 @@ export async function bundle(outDir, options = {}) {
     'pty.node': join(root, 'node_modules/node-pty/build/Release/pty.node'),
     'vsock.node': join(root, 'packages/node-vsock/build/Release/vsock.node'),
     'posix_spawn.node': join(root, 'packages/posix-spawn/build/Release/posix_spawn.node'),
+    'conch-exec-as': join(root, 'packages/posix-spawn/build/Release/conch-exec-as'),
   };
   for (const [name, from] of Object.entries(natives)) {
     if (existsSync(from)) copyFileSync(from, join(prefix, 'lib/native', name));
@@ -63,6 +65,7 @@ here=$(dirname "$(readlink -f "$0")")/..
 export CONCH_NODE_PTY="\${CONCH_NODE_PTY:-$here/lib/native/pty.node}"
 export CONCH_VSOCK_ADDON="\${CONCH_VSOCK_ADDON:-$here/lib/native/vsock.node}"
 export CONCH_POSIX_SPAWN_ADDON="\${CONCH_POSIX_SPAWN_ADDON:-$here/lib/native/posix_spawn.node}"
+export CONCH_EXEC_AS="\${CONCH_EXEC_AS:-$here/lib/native/conch-exec-as}"
 exec "\${CONCH_NODE:-node}" "$here/lib/${name}.mjs" "$@"
 `,
     );

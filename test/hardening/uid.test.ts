@@ -106,6 +106,20 @@ describe.each(backends)('commands as another uid/gid: $name', ({ open }) => {
     expect(r.stdout).not.toContain('root only');
     await done();
   });
+
+  it.skipIf(!isRoot)('a PTY command as nobody has no supplementary groups either: root-group files stay closed', async () => {
+    const { session, done } = await open();
+    const pty = { cols: 80, rows: 24 };
+    const ids = await session.exec(['sh', '-c', 'id -u; id -g; id -G'], { uid: NOBODY, gid: NOBODY, pty });
+    expect(ids).toMatchObject({ exitCode: 0, stdout: `${NOBODY}\r\n${NOBODY}\r\n${NOBODY}\r\n` });
+    const group = await session.exec(['cat', groupSecret], { uid: NOBODY, gid: NOBODY, pty });
+    expect(group.exitCode).not.toBe(0);
+    expect(group.stdout).toContain('Permission denied');
+    expect(group.stdout).not.toContain('root group only');
+    // argv[0] and the arguments arrive as given, through the switch.
+    expect((await session.exec(['sh', '-c', 'echo "$0" "$@"', 'zero', 'one two'], { uid: NOBODY, gid: NOBODY, pty })).stdout).toBe('zero one two\r\n');
+    await done();
+  });
 });
 
 it.runIf(!isRoot)('skips the uid/gid switch tests when not root', () => {

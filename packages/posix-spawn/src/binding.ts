@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { localRequire } from './local-require.js';
 
 /** The addon's functions (src/posix-spawn.c). Errors it throws carry `code`, `errno` and `syscall`. */
 export interface PosixSpawnBinding {
@@ -30,10 +30,4 @@ export function binding(): PosixSpawnBinding {
     : join(dirname(require.resolve('@conch/posix-spawn/package.json')), 'build/Release/posix_spawn.node');
   cached = require(file) as PosixSpawnBinding;
   return cached;
-}
-
-/** A require for this module: the ESM build has import.meta.url; the CJS build its own require. */
-function localRequire(): NodeRequire {
-  const url = import.meta.url as string | undefined;
-  return url ? createRequire(url) : require;
 }

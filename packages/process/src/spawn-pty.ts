@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import { execAsArgv, execAsHelper } from '@conch/posix-spawn';
 import { ConchError, ErrorCodes, normalizeSignal } from '@conch/protocol';
 import { checkCwd } from './check-cwd.js';
 import { loadPtyBinding } from './node-pty-binding.js';
@@ -35,12 +36,24 @@ export async function spawnPty(spec: ProcessSpec): Promise<SpawnedProcess> {
   const [file, ...args] = spec.argv;
   if (file === undefined) throw new TypeError('argv must not be empty');
   checkCwd(spec.cwd);
+  let path: string;
   try {
-    resolveExecutable(file, spec.env);
+    path = resolveExecutable(file, spec.env);
   } catch (err) {
     throw spawnError(err as NodeJS.ErrnoException, file, spec.cwd);
   }
   const { uid, gid } = credentials(spec, file);
+  // node-pty's fork switches user without setgroups, so the command would keep root's
+  // supplementary groups: switch through conch-exec-as instead, which drops them.
+  let exec = { file, args };
+  if (uid !== -1) {
+    const helper = execAsHelper();
+    if (helper instanceof Error) {
+      throw new ConchError(ErrorCodes.SPAWN_FAILED, `cannot run a PTY command as ${uid}:${gid} without conch-exec-as: ${helper.message}`, { file, cwd: spec.cwd });
+    }
+    const [helperFile, ...helperArgs] = execAsArgv(helper, uid, gid, path, file, args);
+    exec = { file: helperFile!, args: helperArgs };
+  }
   const size = spec.pty ?? DEFAULT_SIZE;
   const env = { ...spec.env, TERM: spec.pty?.term ?? DEFAULT_TERM };
 
@@ -49,8 +62,8 @@ export async function spawnPty(spec: ProcessSpec): Promise<SpawnedProcess> {
   let forked: { fd: number; pid: number; pty: string };
   try {
     forked = binding.fork(
-      file, args, Object.entries(env).map(([k, v]) => `${k}=${v}`), spec.cwd, size.cols, size.rows,
-      uid, gid, true, helperPath,
+      exec.file, exec.args, Object.entries(env).map(([k, v]) => `${k}=${v}`), spec.cwd, size.cols, size.rows,
+      -1, -1, true, helperPath,
       (exitCode, signal) => onExit(signal ? { exitCode: null, signal: normalizeSignal(signal) ?? 'SIGKILL' } : { exitCode, signal: null }),
     );
   } catch (err) {
@@ -97,11 +110,9 @@ function validSize(n: number): boolean {
 }
 
 /**
- * node-pty's fork switches user only when given both ids (setgid, then setuid), so fill in the
- * current one for the id not asked for, as spawn() leaves it unchanged.
- * LIMIT: unlike libuv's spawn it does not call setgroups(0), so the child keeps the daemon's
- * supplementary groups (root's, normally just gid 0); that is node-pty 1.1.0's forkpty child.
- * Without root, a switch is refused here, with the error spawn() would give.
+ * The ids to switch to ({-1, -1}: no switch). Both are filled in, the current one for the id not
+ * asked for, as spawn() leaves it unchanged. Without root, a switch is refused here, with the
+ * error spawn() would give.
  */
 function credentials(spec: ProcessSpec, file: string): { uid: number; gid: number } {
   if (spec.uid === undefined && spec.gid === undefined) return { uid: -1, gid: -1 };
