@@ -43,12 +43,15 @@ function hostSuite() {
  */
 export function assembleDebianSystemdRootfs({ work, rootfs, moduleRoot, release, modules, node, libraries, bundleDir, envFile }) {
   const tarball = `${rootfs}.tar`;
-  sh(mmdebstrapCommand(work), [
+  const mmdebstrap = mmdebstrapCommand(work);
+  // mmdebstrap runs its helpers (mmtarfilter) through PATH: an unpacked one finds them beside it.
+  const env = { ...process.env, PATH: `${dirname(mmdebstrap)}:${process.env.PATH ?? '/usr/bin:/bin'}` };
+  sh(mmdebstrap, [
     '--variant=minbase', `--include=${PACKAGES.join(',')}`, '--quiet',
     // Documentation is most of a minimal Debian's size and nothing in the guest reads it.
     ...['doc', 'man', 'locale', 'info'].map((d) => `--dpkgopt=path-exclude=/usr/share/${d}/*`),
     hostSuite(), tarball, MIRROR,
-  ]);
+  ], { env });
   mkdirSync(rootfs, { recursive: true });
   sh('tar', ['-xf', tarball, '-C', rootfs]);
   rmSync(tarball);
