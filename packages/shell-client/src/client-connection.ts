@@ -1,10 +1,11 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import {
-  ConchError, DEFAULT_MAX_FRAME_BYTES, ErrorCodes, FrameChannel, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, RemoteError,
+  ConchError, DEFAULT_MAX_FRAME_BYTES, encodeFrame, ErrorCodes, FrameChannel, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, RemoteError,
   validateDaemonMessage, type ClientMessage, type CommandExited, type DaemonMessage, type OutputFd, type Welcome,
 } from '@conch/protocol';
 import { UnavailableError } from './errors.js';
+import { readHandshakeReply } from './handshake-reply.js';
 import type { LogEvent } from './options.js';
 
 /** Resend Hello this often until a Welcome arrives: a virtio-serial guest drops bytes sent before it opened the port. */
@@ -81,48 +82,29 @@ export class ClientConnection extends EventEmitter<ClientConnectionEvents> {
 
   /** Handshakes over an open transport. Rejects with UnavailableError (the stream is destroyed). */
   static async handshake(stream: Duplex, options: ClientConnectionOptions, where: string): Promise<ClientConnection> {
+    const nonce = Math.floor(Math.random() * 0xffffffff);
+    const hello = encodeFrame({
+      type: 'Hello', minVersion: PROTOCOL_VERSION_MIN, maxVersion: PROTOCOL_VERSION_MAX, nonce,
+      maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, capabilities: [], client: options.clientName,
+      ...(options.token !== undefined ? { token: options.token } : {}),
+    });
+    let welcome: Welcome;
+    try {
+      welcome = await readHandshakeReply(stream, {
+        nonce, where, timeoutMs: options.connectTimeoutMs, retryMs: HELLO_RETRY_MS, maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+        sendHello: () => {
+          if (!stream.destroyed && stream.writable) stream.write(hello);
+        },
+      });
+    } catch (err) {
+      stream.destroy();
+      throw err;
+    }
     const channel = new FrameChannel<DaemonMessage, ClientMessage>(stream, {
       maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
       validate: validateDaemonMessage,
     });
-    const nonce = Math.floor(Math.random() * 0xffffffff);
-    let retry: NodeJS.Timeout | undefined;
-    let deadline: NodeJS.Timeout | undefined;
-    try {
-      const welcome = await new Promise<Welcome>((resolve, reject) => {
-        const hello = () =>
-          channel.send({
-            type: 'Hello', minVersion: PROTOCOL_VERSION_MIN, maxVersion: PROTOCOL_VERSION_MAX, nonce,
-            maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, capabilities: [], client: options.clientName,
-            ...(options.token !== undefined ? { token: options.token } : {}),
-          });
-        channel.on('message', (m) => {
-          if (m.type === 'Welcome' && m.nonce === nonce) resolve(m);
-          else if (m.type === 'Error' && m.code === ErrorCodes.VERSION_MISMATCH) reject(new UnavailableError('version-mismatch', m.message));
-          else if (m.type === 'Error' && m.code === ErrorCodes.AUTH_FAILED) reject(new UnavailableError('auth-failed', m.message));
-          else if (m.type === 'Error' && m.code === ErrorCodes.PEER_REJECTED) reject(new UnavailableError('connect-refused', m.message));
-        });
-        channel.on('protocolError', (err, refs) => {
-          if (refs.fatal) reject(new UnavailableError('handshake-failed', `${where} does not speak the conch protocol: ${err.message}`));
-        });
-        channel.once('close', () => reject(new UnavailableError('handshake-failed', `${where} closed the connection during the handshake`)));
-        deadline = setTimeout(
-          () => reject(new UnavailableError('connect-timeout', `no handshake reply from ${where} within ${options.connectTimeoutMs} ms`)),
-          options.connectTimeoutMs,
-        );
-        hello();
-        retry = setInterval(hello, HELLO_RETRY_MS);
-      });
-      channel.removeAllListeners();
-      return new ClientConnection(channel, welcome, options);
-    } catch (err) {
-      channel.removeAllListeners();
-      channel.destroy();
-      throw err;
-    } finally {
-      clearInterval(retry);
-      clearTimeout(deadline);
-    }
+    return new ClientConnection(channel, welcome, options);
   }
 
   get closed(): boolean {
