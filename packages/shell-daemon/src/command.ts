@@ -1,6 +1,7 @@
 import { ConchError, ErrorCodes, type CommandInfo, type OutputFd, type SignalName } from '@conch/protocol';
-import type { Execution, ExecutionResult } from '@conch/process';
+import { signalGroup, terminateGroup, type Execution, type ExecutionResult } from '@conch/process';
 import { OutputRing } from './output-ring.js';
+import { perFd } from './per-fd.js';
 import type { Subscriber } from './subscriber.js';
 
 interface Subscription {
@@ -33,18 +34,21 @@ export class Command {
   readonly argv: readonly string[];
   readonly #rings: Record<OutputFd, OutputRing>;
   readonly #maxQueuedStdin: number;
+  /** Set while the process runs; dropped at exit, with the child, its streams and their listeners. */
   #execution: Execution | undefined;
+  #pid = 0;
+  #pty = false;
   #subscription: Subscription | undefined;
   #result: ExecutionResult | undefined;
   #stdinOpen: boolean;
   #stdinQueued = 0;
-  readonly #readPaused: Record<OutputFd, boolean> = { 1: false, 2: false };
+  readonly #readPaused = perFd(false, false);
 
   constructor(options: CommandOptions) {
     this.id = options.id;
     this.session = options.session;
     this.argv = options.argv;
-    this.#rings = { 1: new OutputRing(options.ringBytes), 2: new OutputRing(options.ringBytes) };
+    this.#rings = perFd(new OutputRing(options.ringBytes), new OutputRing(options.ringBytes));
     this.#maxQueuedStdin = options.maxQueuedStdinBytes;
     this.#stdinOpen = options.stdin;
   }
@@ -59,16 +63,26 @@ export class Command {
   /** Wires the started process in; called once. */
   started(execution: Execution): void {
     this.#execution = execution;
+    this.#pid = execution.pid;
+    this.#pty = execution.process.pty;
     for (const fd of [1, 2] as const) this.#applyBackpressure(fd);
     void execution.done.then((result) => {
-      this.#result = result;
+      // Copied into one literal: the result as built (a spread) measured a hidden class of its
+      // own per command, about 300 bytes, kept for as long as the command is.
+      this.#result = {
+        exitCode: result.exitCode, signal: result.signal, timedOut: result.timedOut, truncated: result.truncated,
+        durationMs: result.durationMs, stdoutBytes: result.stdoutBytes, stderrBytes: result.stderrBytes,
+      };
       this.#stdinOpen = false;
+      // An exited command is kept for attach and list (for --exit-retention), possibly many
+      // thousands of them: keep its status and rings, not the process objects (about 8 KiB each).
+      this.#execution = undefined;
       this.pump();
     });
   }
 
   get pid(): number {
-    return this.#execution?.pid ?? 0;
+    return this.#pid;
   }
 
   get result(): ExecutionResult | undefined {
@@ -80,7 +94,7 @@ export class Command {
   }
 
   get pty(): boolean {
-    return this.#execution?.process.pty ?? false;
+    return this.#pty;
   }
 
   /**
@@ -89,7 +103,7 @@ export class Command {
    */
   attach(to: Subscriber, offsets: Record<OutputFd, number>, window: number): Record<OutputFd, number> {
     const dropped = { 1: 0, 2: 0 };
-    const sent = { 1: 0, 2: 0 };
+    const sent = perFd(0, 0);
     for (const fd of [1, 2] as const) {
       const ring = this.#rings[fd];
       if (offsets[fd] > ring.end) {
@@ -99,7 +113,7 @@ export class Command {
       sent[fd] = Math.max(offsets[fd], ring.start);
       dropped[fd] = sent[fd] - offsets[fd];
     }
-    this.#subscription = { to, sent, limit: { 1: sent[1] + window, 2: sent[2] + window }, window, exitSent: false };
+    this.#subscription = { to, sent, limit: perFd(sent[1] + window, sent[2] + window), window, exitSent: false };
     // No pump here: the caller first sends the reply that tells the peer this command's id.
     return dropped;
   }
@@ -173,18 +187,22 @@ export class Command {
     return this.#stdinOpen ? this.#maxQueuedStdin : 0;
   }
 
+  // After exit there is no Execution, but processes the leader left in its group may still be
+  // there to signal, as they were before the leader exited.
   signal(signal: SignalName): void {
-    this.#requireExecution().signal(signal);
+    signalGroup(this.#requirePid(), signal);
   }
 
   kill(signal?: SignalName, graceMs?: number): void {
-    this.#requireExecution().kill(signal, graceMs);
+    if (this.#execution) this.#execution.kill(signal, graceMs);
+    else terminateGroup(this.#requirePid(), signal, graceMs);
   }
 
   resize(cols: number, rows: number): void {
-    const execution = this.#requireExecution();
-    if (!execution.process.pty) throw new ConchError(ErrorCodes.INVALID_STATE, `${this.id} has no PTY to resize`);
-    if (!execution.exited) execution.process.resize(cols, rows);
+    this.#requirePid();
+    if (!this.#pty) throw new ConchError(ErrorCodes.INVALID_STATE, `${this.id} has no PTY to resize`);
+    const execution = this.#execution;
+    if (execution && !execution.exited) execution.process.resize(cols, rows);
   }
 
   info(): CommandInfo {
@@ -196,9 +214,10 @@ export class Command {
     };
   }
 
-  #requireExecution(): Execution {
-    if (!this.#execution) throw new ConchError(ErrorCodes.INVALID_STATE, `${this.id} has not started`);
-    return this.#execution;
+  /** The process group to signal; never 0, which would signal the daemon's own group. */
+  #requirePid(): number {
+    if (this.#pid === 0) throw new ConchError(ErrorCodes.INVALID_STATE, `${this.id} has not started`);
+    return this.#pid;
   }
 
   /** Stop reading a pipe while the peer holds a full ring of unacknowledged bytes. */
