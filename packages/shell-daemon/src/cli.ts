@@ -22,6 +22,7 @@ Limits (defaults in parentheses):
   --window-bytes N        default output credit per stream (1048576)
   --detach-keep S         seconds a session outlives its client, when the client asks to keep it (60)
   --exit-retention S      seconds an exited command's status stays available (300)
+  --max-exited N          exited commands kept within that time; the oldest go first (4096)
 `;
 
 const LIMIT_FLAGS = {
@@ -62,6 +63,7 @@ function parse(argv: string[]) {
         ...Object.fromEntries(Object.keys(LIMIT_FLAGS).map((flag) => [flag, { type: 'string' as const }])),
         'detach-keep': { type: 'string' },
         'exit-retention': { type: 'string' },
+        'max-exited': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -127,6 +129,9 @@ async function main(): Promise<void> {
   };
   const detachKeepMs = seconds('detach-keep');
   const exitRetentionMs = seconds('exit-retention');
+  const maxExitedText = opts['max-exited'];
+  if (maxExitedText !== undefined && !/^\d+$/.test(maxExitedText)) fail(`--max-exited expects a count, got ${JSON.stringify(maxExitedText)}`);
+  const maxExited = maxExitedText === undefined ? undefined : Number(maxExitedText);
 
   const log = createLogger(logLevel);
   const daemon = new Daemon(
@@ -135,6 +140,7 @@ async function main(): Promise<void> {
       ...(token !== undefined ? { token } : {}),
       ...(detachKeepMs !== undefined ? { detachKeepMs } : {}),
       ...(exitRetentionMs !== undefined ? { exitRetentionMs } : {}),
+      ...(maxExited !== undefined ? { maxExited } : {}),
     },
     log,
   );

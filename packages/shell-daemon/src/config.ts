@@ -14,6 +14,11 @@ export interface DaemonConfig {
   readonly detachKeepMs?: number;
   /** How long an exited command's status stays available for attach and list. @default 300 s */
   readonly exitRetentionMs?: number;
+  /**
+   * Exited commands kept at most (within the retention); past it the oldest are forgotten first,
+   * so a burst of short commands cannot grow the daemon. @default 4096
+   */
+  readonly maxExited?: number;
   /** Spawns allowed in flight at once; more wait in a queue. @default 8 */
   readonly spawnConcurrency?: number;
   /** Grace between SIGTERM and SIGKILL at shutdown. @default 2000 */
@@ -33,3 +38,5 @@ export const DEFAULT_LIMITS: DaemonLimits = {
 
 export const DEFAULT_DETACH_KEEP_MS = 60_000;
 export const DEFAULT_EXIT_RETENTION_MS = 300_000;
+/** Four times maxProcesses: every running command can exit while its client is away, and then some. */
+export const DEFAULT_MAX_EXITED = 4096;

@@ -7,9 +7,10 @@ import {
 import { CommandSession, describeSpawn, ptyAvailable } from '@conch/process';
 import { Command } from './command.js';
 import {
-  DEFAULT_DETACH_KEEP_MS, DEFAULT_EXIT_RETENTION_MS, DEFAULT_LIMITS, type DaemonConfig,
+  DEFAULT_DETACH_KEEP_MS, DEFAULT_EXIT_RETENTION_MS, DEFAULT_LIMITS, DEFAULT_MAX_EXITED, type DaemonConfig,
 } from './config.js';
 import { Connection } from './connection.js';
+import { ExitRetention } from './exit-retention.js';
 import { newInstanceId, readBootId } from './identity.js';
 import type { Listener, PeerInfo } from './listeners/listener.js';
 import { openListener } from './listeners/open-listener.js';
@@ -33,6 +34,7 @@ export class Daemon {
   /** Which commands each connection is subscribed to, and which sessions it holds. */
   readonly #subscriptions = new Map<Connection, Set<Command>>();
   readonly #holdings = new Map<Connection, Set<Session>>();
+  readonly #exited: ExitRetention<Command>;
   readonly #listeners: Listener[] = [];
   /** Admission for spawns: a burst of ExecCommands forks a few at a time instead of all at once. */
   readonly #spawnQueue: PQueue;
@@ -48,6 +50,9 @@ export class Daemon {
     this.limits = { ...DEFAULT_LIMITS, ...config.limits };
     this.log = log;
     this.#spawnQueue = new PQueue({ concurrency: config.spawnConcurrency ?? 8 });
+    this.#exited = new ExitRetention(
+      config.exitRetentionMs ?? DEFAULT_EXIT_RETENTION_MS, config.maxExited ?? DEFAULT_MAX_EXITED, (c) => this.#forgetCommand(c),
+    );
   }
 
   get token(): string | undefined {
@@ -180,8 +185,7 @@ export class Daemon {
     void execution.done.then((result) => {
       this.#running--;
       this.log.debug('command exited', { command: command.id, exitCode: result.exitCode, signal: result.signal });
-      const retention = setTimeout(() => this.#forgetCommand(command), this.config.exitRetentionMs ?? DEFAULT_EXIT_RETENTION_MS);
-      retention.unref();
+      this.#exited.add(command);
     });
   }
 
@@ -266,6 +270,7 @@ export class Daemon {
   async stop(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
+    this.#exited.close();
     this.log.info('shutting down', { sessions: this.#sessions.size, running: this.#running });
     await Promise.all(this.#listeners.map((l) => l.close()));
     const grace = this.config.shutdownGraceMs ?? 2000;
@@ -328,6 +333,7 @@ export class Daemon {
   }
 
   #forgetCommand(command: Command): void {
+    this.#exited.delete(command);
     this.#commands.delete(command.id);
     this.#sessions.get(command.session)?.commands.delete(command.id);
     const subscriber = command.subscriber as Connection | undefined;
