@@ -164,7 +164,14 @@ export class Execution {
    */
   #lingerUntilClosed(allEnded: Promise<unknown>): void {
     let finished = false;
-    void allEnded.then(() => (finished = true));
+    let timer: NodeJS.Timeout | undefined;
+    // The usual case: the output ends at once. A pending timer would hold this Execution, with
+    // its process and streams, for lingerMs after it finished: at hundreds of execs a second,
+    // megabytes that then outlive the young generation.
+    void allEnded.then(() => {
+      finished = true;
+      clearTimeout(timer);
+    });
     const lingerMs = this.#options.lingerMs ?? DEFAULT_LINGER_MS;
     const check = () => {
       if (finished) return;
@@ -176,8 +183,8 @@ export class Execution {
         this.#drained ??= 0;
         for (const fd of [...this.#paused]) this.resume(fd);
       }
-      setTimeout(check, lingerMs).unref();
+      timer = setTimeout(check, lingerMs).unref();
     };
-    setTimeout(check, lingerMs).unref();
+    timer = setTimeout(check, lingerMs).unref();
   }
 }
