@@ -3,7 +3,7 @@ import type { Duplex, Transform } from 'node:stream';
 import { decodeBody } from './codec.js';
 import { FATAL_STREAM_CODES } from './codes.js';
 import { ProtocolError } from './errors.js';
-import { createFrameDecoder, encodeFrame, frameError } from './frame.js';
+import { createFrameDecoder, encodeFrame, encodeFrameParts, frameError } from './frame.js';
 import type { Message } from './messages.js';
 
 export interface FrameChannelOptions<In> {
@@ -77,8 +77,31 @@ export class FrameChannel<In extends Message, Out extends Message> extends Event
 
   /** Sends one message. Returns false when the caller should wait for 'drain' before sending more. */
   send(message: Out): boolean {
-    if (this.#closed || this.#stream.destroyed || !this.#stream.writable) return false;
-    const ok = this.#stream.write(encodeFrame(message));
+    if (!this.#canWrite()) return false;
+    return this.#wrote(this.#stream.write(encodeFrame(message)));
+  }
+
+  /**
+   * Sends a message whose `data` is `payload` joined, without joining it: the frame goes out as
+   * one write of its header and then the pieces (a single writev where the transport has one).
+   * Returns what send() returns.
+   */
+  sendParts<M extends Out & { data: Uint8Array }>(message: Omit<M, 'data'>, payload: readonly Uint8Array[]): boolean {
+    if (!this.#canWrite()) return false;
+    const parts = encodeFrameParts<M>(message, payload);
+    if (parts.length === 1) return this.#wrote(this.#stream.write(parts[0]));
+    this.#stream.cork();
+    let ok = true;
+    for (const part of parts) ok = this.#stream.write(part);
+    this.#stream.uncork();
+    return this.#wrote(ok);
+  }
+
+  #canWrite(): boolean {
+    return !this.#closed && !this.#stream.destroyed && this.#stream.writable;
+  }
+
+  #wrote(ok: boolean): boolean {
     const max = this.#options.maxUnreadBytes;
     // 'drain' follows only a write that returned false, so hold only then.
     if (!ok && max !== undefined && this.#stream.writableLength > max && !this.#held.has('peer')) {

@@ -4,7 +4,7 @@ export { decodeBody, decodeClientMessage, decodeDaemonMessage, encodeBody } from
 export { ErrorCodes, FATAL_STREAM_CODES, isErrorCode, type ErrorCode } from './codes.js';
 export { formatEndpoint, parseEndpoint, VSOCK_CID_ANY, type Endpoint } from './endpoint.js';
 export { ConchError, ProtocolError, RemoteError } from './errors.js';
-export { createFrameDecoder, encodeFrame, frameError } from './frame.js';
+export { createFrameDecoder, encodeFrame, encodeFrameParts, frameError } from './frame.js';
 export type {
   Attach, Attached, ClientMessage, ClientMessageType, CommandExited, CommandInfo, CommandStarted, Credit, DaemonLimits,
   DaemonMessage, DaemonMessageType, Detach, DisconnectPolicy, EndInput, ErrorMessage, ExecCommand, Hello, Input, KillCommand,
