@@ -17,34 +17,77 @@ const MiB = 1 << 20;
 const HASHED_STREAM = (bytes: number) =>
   `f=$(mktemp) && head -c ${bytes} /dev/urandom > "$f" && sha256sum "$f" | cut -d" " -f1 >&2 && cat "$f"; rm -f "$f"`;
 
+/**
+ * Two firehoses nobody reads, on the same connection as commands that must keep flowing: the
+ * daemon's RSS must stay within a fixed bound for `stallMs`.
+ */
+async function expectBoundedUnderStall(options: { windowBytes?: number }, stallMs: number): Promise<void> {
+  const daemon = await startDaemon();
+  const s = new VsockShellSession(daemon.endpoint, options);
+  await s.connect();
+  const baseline = rssBytes(daemon.child.pid!);
+  const yes = await s.spawn(['yes']);
+  const urandom = await s.spawn(['cat', '/dev/urandom']);
+  const samples: number[] = [];
+  const until = Date.now() + stallMs;
+  while (Date.now() < until) {
+    samples.push(rssBytes(daemon.child.pid!));
+    expect((await s.exec(['echo', 'still flowing'])).stdout).toBe('still flowing\n');
+    await sleep(500);
+  }
+  const peak = Math.max(...samples);
+  // Two rings of 4 MiB per stream, the socket buffers, and frames in flight: a fixed bound,
+  // where an unbounded daemon would have grown by gigabytes in this time.
+  expect(peak - baseline, `baseline ${baseline}, samples ${samples.join(',')}`).toBeLessThan(96 * MiB);
+  const late = samples.slice(Math.floor(samples.length / 2));
+  expect(Math.max(...late) - Math.min(...late)).toBeLessThan(32 * MiB);
+  await yes.kill('SIGKILL');
+  await urandom.kill('SIGKILL');
+  await s.close();
+  await daemon.stop();
+}
+
 describe('flow control, detach/reattach and limits', () => {
   it('keeps daemon memory bounded under a client that reads nothing, with no head-of-line blocking', async () => {
-    const daemon = await startDaemon();
-    const s = new VsockShellSession(daemon.endpoint);
-    await s.connect();
-    const baseline = rssBytes(daemon.child.pid!);
-    // Two firehoses nobody reads, on the same connection as the commands that must keep flowing.
-    const yes = await s.spawn(['yes']);
-    const urandom = await s.spawn(['cat', '/dev/urandom']);
-    const samples: number[] = [];
-    const stallMs = Number(process.env.CONCH_STALL_MS ?? 30_000);
-    const until = Date.now() + stallMs;
-    while (Date.now() < until) {
-      samples.push(rssBytes(daemon.child.pid!));
-      expect((await s.exec(['echo', 'still flowing'])).stdout).toBe('still flowing\n');
-      await sleep(500);
-    }
-    const peak = Math.max(...samples);
-    // Two rings of 4 MiB per stream, the socket buffers, and frames in flight: a fixed bound,
-    // where an unbounded daemon would have grown by gigabytes in this time.
-    expect(peak - baseline, `baseline ${baseline}, samples ${samples.join(',')}`).toBeLessThan(96 * MiB);
-    const late = samples.slice(Math.floor(samples.length / 2));
-    expect(Math.max(...late) - Math.min(...late)).toBeLessThan(32 * MiB);
-    await yes.kill('SIGKILL');
-    await urandom.kill('SIGKILL');
-    await s.close();
-    await daemon.stop();
+    await expectBoundedUnderStall({}, Number(process.env.CONCH_STALL_MS ?? 30_000));
   }, 120_000);
+
+  it('keeps it bounded by the ring when the client grants a window far larger than the ring', async () => {
+    // The daemon stops reading once a ring's worth is unacknowledged, whatever credit it holds.
+    await expectBoundedUnderStall({ windowBytes: 64 * MiB }, Number(process.env.CONCH_STALL_MS ?? 30_000) / 2);
+  }, 120_000);
+
+  it.each([
+    { peerMaxFrame: 1 << 20, maxPayload: 256 * 1024 },
+    { peerMaxFrame: 4096, maxPayload: 4096 - 512 },
+  ])('gathers 4 KiB PTY reads into larger frames, contiguous, exact, within a peer limit of $peerMaxFrame', async ({ peerMaxFrame, maxPayload }) => {
+    const daemon = await startDaemon();
+    const raw = await RawClient.connect(daemon.socket);
+    await raw.hello({ maxFrameBytes: peerMaxFrame });
+    raw.send({ type: 'SpawnSession', id: 1 });
+    const { session } = await raw.next((f) => f.id === 1);
+    const total = 2 * MiB;
+    raw.send({ type: 'ExecCommand', id: 2, session, argv: ['head', '-c', String(total), '/dev/zero'], pty: { cols: 80, rows: 24 }, window: 64 * MiB });
+    const { command } = await raw.next((f) => f.id === 2);
+    const exited = await raw.next((f) => f.type === 'CommandExited', 30_000);
+    const frames = raw.frames.filter((f) => f.type === 'StreamOutput' && f.command === command);
+    let next = 0;
+    let largest = 0;
+    for (const f of frames) {
+      expect(f.offset).toBe(next);
+      const data = f.data as Uint8Array;
+      next += data.length;
+      largest = Math.max(largest, data.length);
+    }
+    // NULs pass a terminal unchanged (nothing like onlcr applies), so the count is what head wrote.
+    expect(next).toBe(total);
+    expect(exited).toMatchObject({ exitCode: 0, stdoutBytes: total });
+    expect(largest).toBeLessThanOrEqual(maxPayload);
+    // A pty master gives at most about 4 KiB per read: anything larger was gathered.
+    if (maxPayload > 4096) expect(largest).toBeGreaterThan(4096);
+    raw.close();
+    await daemon.stop();
+  });
 
   it('lets a client killed with SIGKILL mid-stream reattach from its last offset, byte-exact', async () => {
     const daemon = await startDaemon();

@@ -14,6 +14,9 @@ interface Subscription {
   exitSent: boolean;
 }
 
+/** The longest output waits for more to fill its frame (see Command.#pumpSoon). */
+const FLUSH_DELAY_MS = 1;
+
 export interface CommandOptions {
   readonly id: string;
   readonly session: string;
@@ -57,8 +60,36 @@ export class Command {
   readonly sink = (fd: OutputFd, data: Buffer): void => {
     this.#rings[fd].append(data);
     this.#applyBackpressure(fd);
+    this.#pumpSoon(fd);
+  };
+
+  /**
+   * Sends output in frames of up to a full chunk rather than one per read: every frame costs
+   * both processes a write, a wakeup and a decode, and a read gives 4 KiB on a PTY and often
+   * far less than 64 KiB on a pipe (bench/README.md). So output waits, at most FLUSH_DELAY_MS,
+   * until a full chunk is unsent; it goes at once when reading is paused (no more is coming
+   * until the peer credits) or when the other stream has unsent output, so that stdout and
+   * stderr still arrive in the order they were read.
+   */
+  #pumpSoon(fd: OutputFd): void {
+    const sub = this.#subscription;
+    // A congested transport pumps on its drain.
+    if (!sub || sub.to.congested) return;
+    const other = fd === 1 ? 2 : 1;
+    if (this.#readPaused[fd] || this.#rings[other].end > sub.sent[other]) {
+      this.pump();
+      return;
+    }
+    this.#send(false);
+    // Nothing to wait for when there is no credit: a Credit pumps.
+    if (this.#rings[fd].end > sub.sent[fd] && sub.sent[fd] < sub.limit[fd]) this.#flushTimer ??= setTimeout(this.#flush, FLUSH_DELAY_MS);
+  }
+
+  readonly #flush = (): void => {
+    this.#flushTimer = undefined;
     this.pump();
   };
+  #flushTimer: NodeJS.Timeout | undefined;
 
   /** Wires the started process in; called once. */
   started(execution: Execution): void {
@@ -135,6 +166,13 @@ export class Command {
 
   /** Sends whatever credit and the transport allow; then the exit, once everything is out. */
   pump(): void {
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    this.#send(true);
+  }
+
+  /** pump(), but without a last frame shorter than a chunk (or than the credit) unless `partial`. */
+  #send(partial: boolean): void {
     const sub = this.#subscription;
     if (!sub) return;
     for (const fd of [1, 2] as const) {
@@ -142,9 +180,12 @@ export class Command {
       while (sub.sent[fd] < ring.end && sub.sent[fd] < sub.limit[fd]) {
         if (sub.to.congested) return;
         const max = Math.min(sub.limit[fd] - sub.sent[fd], sub.to.maxChunkBytes);
-        const data = ring.read(sub.sent[fd], max);
-        sub.to.send({ type: 'StreamOutput', command: this.id, fd, offset: sub.sent[fd], data });
-        sub.sent[fd] += data.length;
+        if (!partial && ring.end - sub.sent[fd] < max) break;
+        const parts = ring.read(sub.sent[fd], max);
+        let bytes = 0;
+        for (const part of parts) bytes += part.length;
+        sub.to.sendOutput(this.id, fd, sub.sent[fd], parts);
+        sub.sent[fd] += bytes;
       }
     }
     const result = this.#result;

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import {
   ConchError, ErrorCodes, FrameChannel, MIN_MAX_FRAME_BYTES, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, negotiateVersion,
-  validateClientMessage, type ClientMessage, type DaemonMessage, type ErrorCode, type Hello, type ProtocolError,
+  validateClientMessage, type ClientMessage, type DaemonMessage, type ErrorCode, type Hello, type OutputFd, type ProtocolError, type StreamOutput,
 } from '@conch/protocol';
 import type { Daemon } from './daemon.js';
 import type { Logger } from './logger.js';
@@ -59,6 +59,10 @@ export class Connection implements Subscriber {
 
   send(message: DaemonMessage): boolean {
     return this.#channel.send(message);
+  }
+
+  sendOutput(command: string, fd: OutputFd, offset: number, data: readonly Uint8Array[]): boolean {
+    return this.#channel.sendParts<StreamOutput>({ type: 'StreamOutput', command, fd, offset }, data);
   }
 
   close(): void {

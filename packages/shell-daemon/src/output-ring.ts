@@ -47,18 +47,27 @@ export class OutputRing {
     this.#trim();
   }
 
-  /** Up to `max` bytes starting at `offset` (which must be >= start), without copying. */
-  read(offset: number, max: number): Buffer {
-    let position = this.#start;
-    for (const chunk of this.#chunks) {
-      const chunkEnd = position + chunk.length;
-      if (offset < chunkEnd) {
-        const from = offset - position;
-        return chunk.subarray(from, Math.min(chunk.length, from + max));
-      }
-      position = chunkEnd;
+  /**
+   * Up to `max` bytes starting at `offset` (which must be >= start), as the held chunks they
+   * span (the first and last cut to fit), without copying. Empty when nothing is held there.
+   */
+  read(offset: number, max: number): Buffer[] {
+    const chunks = this.#chunks;
+    // Unsent bytes are at the end, so look from there: a ring of small (PTY) chunks holds many.
+    let i = chunks.length;
+    let position = this.#end;
+    while (i > 0 && position > offset) position -= chunks[--i]!.length;
+    const parts: Buffer[] = [];
+    let skip = offset - position;
+    let room = max;
+    for (; i < chunks.length && room > 0; i++) {
+      const chunk = chunks[i]!;
+      const piece = skip === 0 && chunk.length <= room ? chunk : chunk.subarray(skip, skip + room);
+      skip = 0;
+      parts.push(piece);
+      room -= piece.length;
     }
-    return Buffer.alloc(0);
+    return parts;
   }
 
   /**

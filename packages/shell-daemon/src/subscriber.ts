@@ -1,9 +1,11 @@
-import type { DaemonMessage } from '@conch/protocol';
+import type { DaemonMessage, OutputFd } from '@conch/protocol';
 
 /** The side of a connection that a command streams to. */
 export interface Subscriber {
   /** Sends one message; false means the transport is backed up and the caller should wait for a pump. */
   send(message: DaemonMessage): boolean;
+  /** Sends one StreamOutput whose data is `data` joined, without joining it; returns what send() does. */
+  sendOutput(command: string, fd: OutputFd, offset: number, data: readonly Uint8Array[]): boolean;
   /** True while the transport's write buffer is over its high-water mark. */
   readonly congested: boolean;
   /** Largest data payload per StreamOutput frame that the peer accepts. */

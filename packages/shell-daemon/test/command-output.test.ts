@@ -1,0 +1,115 @@
+import type { DaemonMessage, OutputFd } from '@conch/protocol';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Command } from '../src/command.js';
+import type { Subscriber } from '../src/subscriber.js';
+
+interface Frame {
+  readonly fd: OutputFd;
+  readonly offset: number;
+  readonly data: Buffer;
+}
+
+/** A Subscriber that records StreamOutput frames as the peer would decode them. */
+function recorder(maxChunkBytes: number): Subscriber & { frames: Frame[] } {
+  const frames: Frame[] = [];
+  return {
+    frames,
+    congested: false,
+    maxChunkBytes,
+    send: (_message: DaemonMessage) => true,
+    sendOutput(_command, fd, offset, data) {
+      frames.push({ fd, offset, data: Buffer.concat(data) });
+      return true;
+    },
+  };
+}
+
+function command(): Command {
+  return new Command({ id: 'c1', session: 's1', argv: ['x'], ringBytes: 1 << 20, maxQueuedStdinBytes: 0, stdin: false });
+}
+
+/** The bytes of one stream as frames carried them, checking that offsets are contiguous from 0. */
+function stream(frames: readonly Frame[], fd: OutputFd): Buffer {
+  let next = 0;
+  const parts: Buffer[] = [];
+  for (const f of frames.filter((f) => f.fd === fd)) {
+    expect(f.offset).toBe(next);
+    next += f.data.length;
+    parts.push(f.data);
+  }
+  return Buffer.concat(parts);
+}
+
+/**
+ * How Command turns reads into StreamOutput frames: small reads are gathered into frames of up
+ * to a chunk, offsets stay contiguous and exact, and stdout and stderr keep their read order.
+ * The flush delay is driven by fake timers, so nothing here depends on how fast the machine is.
+ */
+describe('Command output framing', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('gathers small reads into one frame, sent after the flush delay', () => {
+    const c = command();
+    const to = recorder(64 * 1024);
+    c.attach(to, { 1: 0, 2: 0 }, 1 << 20);
+    const reads = Array.from({ length: 50 }, (_, i) => Buffer.alloc(100 + i, i));
+    for (const r of reads) c.sink(1, r);
+    expect(to.frames).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(to.frames.length).toBe(1);
+    expect(stream(to.frames, 1).equals(Buffer.concat(reads))).toBe(true);
+  });
+
+  it('sends as soon as a full chunk is unsent, in frames of at most a chunk, with exact offsets', () => {
+    const c = command();
+    const to = recorder(1000);
+    c.attach(to, { 1: 0, 2: 0 }, 1 << 20);
+    const reads = Array.from({ length: 37 }, (_, i) => Buffer.alloc(1 + ((i * 37) % 120), i));
+    for (const r of reads) c.sink(1, r);
+    const before = to.frames.length;
+    expect(before).toBeGreaterThan(0);
+    for (const f of to.frames) expect(f.data.length).toBe(1000);
+    vi.advanceTimersByTime(1);
+    expect(to.frames.length).toBe(before + 1);
+    expect(stream(to.frames, 1).equals(Buffer.concat(reads))).toBe(true);
+  });
+
+  it('keeps stdout and stderr in the order they were read', () => {
+    const c = command();
+    const to = recorder(64 * 1024);
+    c.attach(to, { 1: 0, 2: 0 }, 1 << 20);
+    c.sink(1, Buffer.from('out 1\n'));
+    c.sink(1, Buffer.from('out 2\n'));
+    c.sink(2, Buffer.from('err 1\n'));
+    c.sink(1, Buffer.from('out 3\n'));
+    vi.advanceTimersByTime(1);
+    expect(to.frames.map((f) => `${f.fd}:${f.data.toString()}`)).toEqual(['1:out 1\nout 2\n', '2:err 1\n', '1:out 3\n']);
+  });
+
+  it('never sends past the credit, and sends the rest as credit comes', () => {
+    const c = command();
+    const to = recorder(64 * 1024);
+    c.attach(to, { 1: 0, 2: 0 }, 300);
+    const reads = Array.from({ length: 20 }, (_, i) => Buffer.alloc(50, i));
+    for (const r of reads) c.sink(1, r);
+    vi.advanceTimersByTime(1);
+    expect(stream(to.frames, 1).length).toBe(300);
+    c.credit(to, 1, 300);
+    expect(stream(to.frames, 1).length).toBe(600);
+    c.credit(to, 1, 1000);
+    expect(stream(to.frames, 1).equals(Buffer.concat(reads))).toBe(true);
+  });
+
+  it('resumes from an attach offset inside a gathered run of reads', () => {
+    const c = command();
+    const reads = Array.from({ length: 10 }, (_, i) => Buffer.alloc(10, i));
+    for (const r of reads) c.sink(1, r);
+    const to = recorder(64 * 1024);
+    c.attach(to, { 1: 25, 2: 0 }, 1 << 20);
+    c.pump();
+    expect(to.frames.length).toBe(1);
+    expect(to.frames[0]!.offset).toBe(25);
+    expect(to.frames[0]!.data.equals(Buffer.concat(reads).subarray(25))).toBe(true);
+  });
+});
