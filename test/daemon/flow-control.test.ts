@@ -89,6 +89,22 @@ describe('flow control, detach/reattach and limits', () => {
     await daemon.stop();
   });
 
+  it.each([4096, 64 * 1024, 64 * MiB])('streams byte-exact with a window of %i bytes (credit goes back in quarter-window batches)', async (windowBytes) => {
+    const daemon = await startDaemon(['--ring-bytes', String(MiB)]);
+    const s = new VsockShellSession(daemon.endpoint, { windowBytes });
+    const h = await s.spawn(HASHED_STREAM(8_000_000));
+    const hash = createHash('sha256');
+    let stderr = '';
+    for await (const { fd, data } of h) {
+      if (fd === 1) hash.update(data);
+      else stderr += Buffer.from(data).toString();
+    }
+    expect((await h.wait()).exitCode).toBe(0);
+    expect(hash.digest('hex')).toBe(stderr.trim());
+    await s.close();
+    await daemon.stop();
+  });
+
   it('lets a client killed with SIGKILL mid-stream reattach from its last offset, byte-exact', async () => {
     const daemon = await startDaemon();
     const dir = mkdtempSync(join(tmpdir(), 'conch-reattach-'));

@@ -5,9 +5,6 @@ import type { CommandControl } from './command-control.js';
 import { CommandLostError } from './errors.js';
 import { validateSignal } from './validate-options.js';
 
-/** Send Credit once this much output was consumed, rather than per chunk (never more than a quarter window). */
-const CREDIT_BATCH_BYTES = 64 * 1024;
-
 /**
  * The client's view of one daemon command: its handle, the next offset expected per stream,
  * credit in both directions, and the connection it currently streams over. The connection can
@@ -118,7 +115,7 @@ export class RemoteCommand {
       },
       consumed: (fd, bytes) => {
         this.#unsent[fd] += bytes;
-        if (this.#unsent[fd] >= Math.min(CREDIT_BATCH_BYTES, Math.max(1, this.#window >> 2))) {
+        if (this.#unsent[fd] >= this.#creditBatch()) {
           this.#connection.post({ type: 'Credit', command: this.id, fd, bytes: this.#unsent[fd] });
           this.#unsent[fd] = 0;
         }
@@ -134,6 +131,16 @@ export class RemoteCommand {
         );
       },
     };
+  }
+
+  /**
+   * Credit goes back once a quarter of the window was consumed, not per chunk: each Credit is a
+   * frame, a write and a wakeup of the daemon (64 KiB batches were 16k Credits per GiB), and a
+   * quarter keeps three quarters of the window in flight meanwhile. The daemon holds at most
+   * ringBytes unacknowledged whatever the window, so the smaller of the two is what counts.
+   */
+  #creditBatch(): number {
+    return Math.max(1, Math.min(this.#window, this.#connection.welcome.limits.ringBytes) >> 2);
   }
 
   get detached(): boolean {

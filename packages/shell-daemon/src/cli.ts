@@ -19,7 +19,7 @@ Limits (defaults in parentheses):
   --max-frame-bytes N     largest frame accepted (1048576)
   --max-queued-stdin N    stdin bytes queued per command (1048576)
   --ring-bytes N          replay ring per output stream (4194304)
-  --window-bytes N        default output credit per stream (1048576)
+  --window-bytes N        default output credit per stream (4194304)
   --detach-keep S         seconds a session outlives its client, when the client asks to keep it (60)
   --exit-retention S      seconds an exited command's status stays available (300)
   --max-exited N          exited commands kept within that time; the oldest go first (4096)

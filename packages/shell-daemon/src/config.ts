@@ -33,7 +33,7 @@ export const DEFAULT_LIMITS: DaemonLimits = {
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   maxQueuedStdinBytes: 1 << 20,
   ringBytes: 4 << 20,
-  defaultWindowBytes: 1 << 20,
+  defaultWindowBytes: 4 << 20,
 };
 
 export const DEFAULT_DETACH_KEEP_MS = 60_000;
