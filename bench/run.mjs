@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { benchColdStart } from './cases/cold-start.mjs';
 import { benchConcurrent } from './cases/concurrent.mjs';
+import { benchConnect } from './cases/connect.mjs';
 import { benchExec } from './cases/exec.mjs';
 import { benchFraming } from './cases/framing.mjs';
 import { benchPty } from './cases/pty.mjs';
@@ -23,7 +24,7 @@ import { formatTable } from './lib/table.mjs';
 
 const CASES = {
   exec: benchExec, stream: benchStream, pty: benchPty, concurrent: benchConcurrent, sessions: benchSessions,
-  rss: benchRss, framing: benchFraming, coldstart: benchColdStart,
+  rss: benchRss, framing: benchFraming, connect: benchConnect, coldstart: benchColdStart,
 };
 
 const { values } = parseArgs({ options: { scale: { type: 'string', default: '1' }, only: { type: 'string' }, save: { type: 'string' } } });
@@ -60,7 +61,7 @@ try {
   for (const name of only) {
     const t0 = performance.now();
     console.error(`… ${name}`);
-    shared ??= ['exec', 'stream', 'pty', 'concurrent'].includes(name) ? await freshDaemon() : undefined;
+    shared ??= ['exec', 'stream', 'pty', 'concurrent', 'connect'].includes(name) ? await freshDaemon() : undefined;
     try {
       rows.push(...(await CASES[name]({ daemon: shared, startDaemon: freshDaemon, sshd, scale })));
     } catch (err) {
