@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it as vitestIt } from 'vitest';
 import { ErrorCodes, type ShellSession } from '@conch/shell-client';
 import { measureTailLoss } from '../../packages/process/test/support/tail-loss.js';
 
@@ -16,11 +16,22 @@ export interface ConformanceTarget {
 /** State of a pid as seen by the system that ran it: undefined when gone (zombies count as gone). */
 const PROC_STATE = (pid: number) => `s=$(cut -d' ' -f3 /proc/${pid}/stat 2>/dev/null); [ -n "$s" ] && [ "$s" != Z ] && echo alive || echo gone`;
 
+export interface ConformanceOptions {
+  /**
+   * Bound on each test. In a VM a test that hangs must fail on its own, with its sessions
+   * closed after it, rather than hold the guest's one virtio-serial connection for the rest.
+   * @default the project's testTimeout
+   */
+  readonly testTimeoutMs?: number;
+}
+
 /**
  * The behaviour every backend must share. Registered once per backend (LocalProcessShellSession,
  * conchd over a Unix socket, and conchd inside a VM over each transport), unchanged.
  */
-export function defineConformanceSuite(name: string, setup: () => Promise<ConformanceTarget>): void {
+export function defineConformanceSuite(name: string, setup: () => Promise<ConformanceTarget>, options: ConformanceOptions = {}): void {
+  // Every test below gets the suite's bound, unless it names its own.
+  const it = (title: string, fn: () => Promise<void>, timeoutMs = options.testTimeoutMs) => vitestIt(title, fn, timeoutMs);
   describe(`conformance: ${name}`, () => {
     let target: ConformanceTarget;
     const sessions: ShellSession[] = [];
@@ -33,8 +44,12 @@ export function defineConformanceSuite(name: string, setup: () => Promise<Confor
     beforeAll(async () => {
       target = await setup();
     });
+    // After each test, failed or timed out too: its commands are killed and its connections
+    // released before the next test starts.
+    afterEach(async () => {
+      await Promise.all(sessions.splice(0).map((s) => s.close().catch(() => {})));
+    });
     afterAll(async () => {
-      await Promise.all(sessions.map((s) => s.close().catch(() => {})));
       await target?.teardown?.();
     });
 

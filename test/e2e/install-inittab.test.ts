@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VsockShellSession } from '@conch/shell-client';
 import { bootVm, type Vm } from '../../guest-image/launch.mjs';
+import { guestSession } from './guest-session.js';
 import { vmUnavailableReason } from './vm.js';
 
 // install.sh as a user runs it: the image builder's 'inittab' variant is a busybox rootfs with
@@ -9,6 +10,10 @@ import { vmUnavailableReason } from './vm.js';
 const unavailable = vmUnavailableReason();
 if (unavailable && process.env.CI) throw new Error(`the real-VM suite must run in CI, but ${unavailable}`);
 if (unavailable) console.warn(`e2e: skipping the install.sh (inittab) VM: ${unavailable}`);
+
+// Per-test bound: a test that hangs fails on its own, and guestSession closes what it opened,
+// so the VM's one virtio-serial connection is free for the next test.
+const GUEST_TEST_MS = 180_000;
 
 describe.skipIf(unavailable !== undefined)('install.sh --init inittab into a busybox-init rootfs, booted', () => {
   let vm: Vm;
@@ -21,7 +26,7 @@ describe.skipIf(unavailable !== undefined)('install.sh --init inittab into a bus
   });
 
   it('runs conchd as a child of busybox init, from the one line install.sh added', async () => {
-    const s = new VsockShellSession(vm.endpoints.virtioSerial);
+    const s = guestSession(vm.endpoints.virtioSerial);
     try {
       // The command's shell is conchd's child, so $PPID is conchd.
       const r = await s.exec('cat /proc/1/comm; cut -d" " -f4 /proc/$PPID/stat; grep -c "^[^#].*/opt/conch/bin/conchd" /etc/inittab');
@@ -29,19 +34,19 @@ describe.skipIf(unavailable !== undefined)('install.sh --init inittab into a bus
     } finally {
       await s.close();
     }
-  });
+  }, GUEST_TEST_MS);
 
   it('protects conchd from the OOM killer', async () => {
-    const s = new VsockShellSession(vm.endpoints.virtioSerial);
+    const s = guestSession(vm.endpoints.virtioSerial);
     try {
       expect((await s.exec('cat /proc/$PPID/oom_score_adj')).stdout).toBe('-1000\n');
     } finally {
       await s.close();
     }
-  });
+  }, GUEST_TEST_MS);
 
   it('loads pty.node from the installed bundle: PTY commands get a terminal', async () => {
-    const s = new VsockShellSession(vm.endpoints.virtioSerial);
+    const s = guestSession(vm.endpoints.virtioSerial);
     try {
       const r = await s.exec('tty', { pty: { cols: 80, rows: 24 } });
       expect(r.stdout).toMatch(/^\/dev\/pts\/\d+\r\n$/);
@@ -49,10 +54,10 @@ describe.skipIf(unavailable !== undefined)('install.sh --init inittab into a bus
     } finally {
       await s.close();
     }
-  });
+  }, GUEST_TEST_MS);
 
   it('is respawned by init after kill -9, as a new instance', async () => {
-    const before = new VsockShellSession(vm.endpoints.virtioSerial, { keepaliveMs: 500 });
+    const before = guestSession(vm.endpoints.virtioSerial, { keepaliveMs: 500 });
     await before.connect();
     const oldInstance = before.daemon!.instanceId;
     const h = await before.spawn('sleep 0.5; kill -9 $PPID; sleep 30');
@@ -60,7 +65,7 @@ describe.skipIf(unavailable !== undefined)('install.sh --init inittab into a bus
     await before.close();
     let after: VsockShellSession | undefined;
     for (let i = 0; i < 60; i++) {
-      after = new VsockShellSession(vm.endpoints.virtioSerial, { connectTimeoutMs: 3000 });
+      after = guestSession(vm.endpoints.virtioSerial, { connectTimeoutMs: 3000 });
       if ((await after.connect()).state === 'ready') break;
       await after.close();
       await new Promise((r) => setTimeout(r, 250));
@@ -72,5 +77,5 @@ describe.skipIf(unavailable !== undefined)('install.sh --init inittab into a bus
     } finally {
       await after!.close();
     }
-  });
+  }, GUEST_TEST_MS);
 });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VsockShellSession } from '@conch/shell-client';
 import { bootVm, type Vm } from '../../guest-image/launch.mjs';
+import { guestSession } from './guest-session.js';
 import { vmUnavailableReason } from './vm.js';
 
 // install.sh as a Debian user runs it: the image builder's 'systemd' variant is a minimal Debian
@@ -10,6 +11,10 @@ import { vmUnavailableReason } from './vm.js';
 const unavailable = vmUnavailableReason();
 if (unavailable && process.env.CI) throw new Error(`the real-VM suite must run in CI, but ${unavailable}`);
 if (unavailable) console.warn(`e2e: skipping the install.sh (systemd) VM: ${unavailable}`);
+
+// Per-test bound: a test that hangs fails on its own, and guestSession closes what it opened,
+// so the VM's one virtio-serial connection is free for the next test.
+const GUEST_TEST_MS = 180_000;
 
 describe.skipIf(unavailable !== undefined)('install.sh --init systemd into a minimal Debian, booted', () => {
   let vm: Vm;
@@ -22,7 +27,7 @@ describe.skipIf(unavailable !== undefined)('install.sh --init systemd into a min
   });
 
   async function inGuest(command: string): Promise<string> {
-    const s = new VsockShellSession(vm.endpoints.virtioSerial);
+    const s = guestSession(vm.endpoints.virtioSerial);
     try {
       const r = await s.exec(command);
       expect(r.exitCode, r.stderr).toBe(0);
@@ -39,25 +44,25 @@ describe.skipIf(unavailable !== undefined)('install.sh --init systemd into a min
         'systemctl is-enabled conchd; systemctl show conchd -p WantedBy --value; systemctl list-units --failed --no-legend | wc -l',
     );
     expect(out).toBe('systemd\n1\nmain-pid\nenabled\nsysinit.target\n0\n');
-  });
+  }, GUEST_TEST_MS);
 
   it('starts before sysinit.target, with OOMScoreAdjust applied to conchd', async () => {
     const out = await inGuest('systemctl show conchd -p Before --value | tr " " "\\n" | grep -x sysinit.target; cat /proc/$PPID/oom_score_adj');
     expect(out).toBe('sysinit.target\n-1000\n');
-  });
+  }, GUEST_TEST_MS);
 
   it('serves PTY commands from the installed bundle', async () => {
-    const s = new VsockShellSession(vm.endpoints.virtioSerial);
+    const s = guestSession(vm.endpoints.virtioSerial);
     try {
       expect((await s.exec('tty', { pty: { cols: 80, rows: 24 } })).stdout).toMatch(/^\/dev\/pts\/\d+\r\n$/);
     } finally {
       await s.close();
     }
-  });
+  }, GUEST_TEST_MS);
 
   it('is restarted by systemd after kill -9, as a new instance (Restart=always)', async () => {
     const restartsBefore = Number((await inGuest('systemctl show conchd -p NRestarts --value')).trim());
-    const before = new VsockShellSession(vm.endpoints.virtioSerial, { keepaliveMs: 500 });
+    const before = guestSession(vm.endpoints.virtioSerial, { keepaliveMs: 500 });
     await before.connect();
     const oldInstance = before.daemon!.instanceId;
     const h = await before.spawn('sleep 0.5; kill -9 $PPID; sleep 30');
@@ -65,7 +70,7 @@ describe.skipIf(unavailable !== undefined)('install.sh --init systemd into a min
     await before.close();
     let after: VsockShellSession | undefined;
     for (let i = 0; i < 120; i++) {
-      after = new VsockShellSession(vm.endpoints.virtioSerial, { connectTimeoutMs: 3000 });
+      after = guestSession(vm.endpoints.virtioSerial, { connectTimeoutMs: 3000 });
       if ((await after.connect()).state === 'ready') break;
       await after.close();
       await new Promise((r) => setTimeout(r, 250));
@@ -78,7 +83,7 @@ describe.skipIf(unavailable !== undefined)('install.sh --init systemd into a min
     } finally {
       await after!.close();
     }
-  });
+  }, GUEST_TEST_MS);
 
   it('survives a crash loop: 8 kills in a few seconds do not trip the start limit', async () => {
     const restartsBefore = Number((await inGuest('systemctl show conchd -p NRestarts --value')).trim());
@@ -96,7 +101,7 @@ describe.skipIf(unavailable !== undefined)('install.sh --init systemd into a min
     // A unit that tripped the start limit never comes back: give up after a minute.
     for (const deadline = Date.now() + 60_000; Date.now() < deadline && !out.endsWith('inactive\n'); ) {
       await new Promise((r) => setTimeout(r, 250));
-      after = new VsockShellSession(vm.endpoints.virtioSerial, { connectTimeoutMs: 3000 });
+      after = guestSession(vm.endpoints.virtioSerial, { connectTimeoutMs: 3000 });
       try {
         if ((await after.connect()).state === 'ready') {
           out = (await after.exec('systemctl show conchd -p NRestarts --value; systemctl is-active conchd; systemctl is-active conch-crashloop || true')).stdout;
@@ -110,5 +115,5 @@ describe.skipIf(unavailable !== undefined)('install.sh --init systemd into a min
     const [restarts, active] = out.split('\n');
     expect(Number(restarts)).toBeGreaterThanOrEqual(restartsBefore + 8);
     expect(active).toBe('active');
-  });
+  }, GUEST_TEST_MS);
 });
