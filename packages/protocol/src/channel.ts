@@ -1,10 +1,12 @@
 import { EventEmitter } from 'node:events';
-import type { Duplex, Transform } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { decodeBody } from './codec.js';
 import { FATAL_STREAM_CODES } from './codes.js';
 import { ProtocolError } from './errors.js';
-import { createFrameDecoder, encodeFrame, encodeFrameParts, frameError } from './frame.js';
-import type { Message } from './messages.js';
+import { encodeFrame, encodeFrameParts } from './frame.js';
+import { FrameReader } from './frame-reader.js';
+import type { Message, StreamOutput } from './messages.js';
+import { trailingPayload, type TrailingPayload } from './trailing-payload.js';
 
 export interface FrameChannelOptions<In> {
   /** Largest frame accepted from the peer. */
@@ -34,26 +36,27 @@ export interface FrameChannelEvents<In> {
  */
 export class FrameChannel<In extends Message, Out extends Message> extends EventEmitter<FrameChannelEvents<In>> {
   readonly #stream: Duplex;
-  readonly #decoder: Transform;
+  readonly #reader: FrameReader;
   readonly #options: FrameChannelOptions<In>;
   #closed = false;
   #emittedClose = false;
-  /** Why reading the peer is paused: the decoder is backed up, or the peer is not reading us. */
-  readonly #held = new Set<'decoder' | 'peer'>();
+  /** Why reading the peer is paused: the peer is not reading us. */
+  readonly #held = new Set<'peer'>();
 
   constructor(stream: Duplex, options: FrameChannelOptions<In>) {
     super();
     this.#stream = stream;
     this.#options = options;
-    this.#decoder = createFrameDecoder(options.maxFrameBytes);
-    this.#decoder.on('data', (body: Buffer) => this.#onFrame(body));
-    this.#decoder.on('error', (err: unknown) => this.#fail(frameError(err, options.maxFrameBytes), {}));
+    // Frames are handed to listeners as each chunk is read, so nothing queues between the
+    // transport and them: a flood of frames is held back by the transport's own flow control.
+    this.#reader = new FrameReader(options.maxFrameBytes, (pieces, length) => this.#onFrame(pieces, length));
     stream.on('data', (chunk: Buffer) => {
-      // write() returning false means the decoder is backed up behind a slow listener; stop
-      // reading the peer until it drains, so a flood of frames cannot grow our memory.
-      if (!this.#closed && !this.#decoder.write(chunk) && !this.#held.has('decoder')) {
-        this.#hold('decoder');
-        this.#decoder.once('drain', () => this.#release('decoder'));
+      if (this.#closed) return;
+      try {
+        this.#reader.push(chunk);
+      } catch (err) {
+        if (!(err instanceof ProtocolError)) throw err;
+        this.#fail(err, {});
       }
     });
     stream.on('drain', () => this.emit('drain'));
@@ -111,12 +114,12 @@ export class FrameChannel<In extends Message, Out extends Message> extends Event
     return ok;
   }
 
-  #hold(reason: 'decoder' | 'peer'): void {
+  #hold(reason: 'peer'): void {
     if (this.#held.size === 0) this.#stream.pause();
     this.#held.add(reason);
   }
 
-  #release(reason: 'decoder' | 'peer'): void {
+  #release(reason: 'peer'): void {
     if (this.#held.delete(reason) && this.#held.size === 0) this.#stream.resume();
   }
 
@@ -139,8 +142,13 @@ export class FrameChannel<In extends Message, Out extends Message> extends Event
     this.#emitClose();
   }
 
-  #onFrame(body: Buffer): void {
+  #onFrame(pieces: readonly Buffer[], length: number): void {
     if (this.#closed) return;
+    if (pieces.length > 1) {
+      const split = trailingPayload(pieces, length);
+      if (split && this.#emitOutputPieces(split)) return;
+    }
+    const body = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, length);
     let raw: unknown;
     try {
       raw = decodeBody(body);
@@ -157,6 +165,29 @@ export class FrameChannel<In extends Message, Out extends Message> extends Event
       return;
     }
     this.emit('message', message);
+  }
+
+  /**
+   * A StreamOutput whose payload arrived in several chunks goes to the listeners as one message
+   * per chunk, each with its own offset, rather than joined into a copy: the same bytes at the
+   * same offsets, only cut differently. False (and nothing emitted) for anything else, which then
+   * takes the usual path, errors included.
+   */
+  #emitOutputPieces({ head, payload }: TrailingPayload): boolean {
+    let message: In;
+    try {
+      message = this.#options.validate(decodeBody(head));
+    } catch {
+      return false;
+    }
+    if (message.type !== 'StreamOutput' || payload.length === 0) return false;
+    let offset = (message as StreamOutput).offset;
+    for (const data of payload) {
+      if (this.#closed) break;
+      this.emit('message', { ...message, offset, data });
+      offset += data.length;
+    }
+    return true;
   }
 
   #fail(err: ProtocolError, refs: { requestId?: number; command?: string }): void {

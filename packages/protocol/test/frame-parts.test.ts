@@ -48,7 +48,7 @@ describe('encodeFrameParts', () => {
 });
 
 describe('FrameChannel.sendParts over a Unix socket', () => {
-  it('delivers every frame whole and in order, interleaved with send(), however the payloads were cut', async () => {
+  it('delivers every byte at its offset and in order, interleaved with send(), however the payloads were cut', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'conch-parts-')), 's.sock');
     const server = net.createServer();
     await new Promise<void>((resolve) => server.listen(path, resolve));
@@ -74,14 +74,24 @@ describe('FrameChannel.sendParts over a Unix socket', () => {
       }
     }
     daemonSide.close();
-    await new Promise((resolve) => clientSide.once('close', resolve));
-    expect(received.length).toBe(expected.length);
-    for (const [i, message] of received.entries()) {
-      const { data, ...rest } = message as Partial<StreamOutput>;
-      const { data: want, ...wantRest } = expected[i] as Partial<StreamOutput>;
-      expect(rest).toEqual(wantRest);
-      if (want) expect(Buffer.from(data!).equals(want), `frame ${i}`).toBe(true);
+    await new Promise<void>((resolve) => clientSide.once('close', () => resolve()));
+    // A frame that spanned several reads may reach listeners as several StreamOutputs, one per
+    // piece: the same bytes at the same offsets, and never ahead of or behind a frame sent
+    // between them (each Pong comes after exactly the output sent before it).
+    const outputBefore = (list: readonly DaemonMessage[], upTo: number) =>
+      list.slice(0, upTo).reduce((n, m) => n + (m.type === 'StreamOutput' ? m.data.length : 0), 0);
+    const pongs = (list: readonly DaemonMessage[]) => list.flatMap((m, i) => (m.type === 'Pong' ? [{ id: m.id, at: outputBefore(list, i) }] : []));
+    expect(pongs(received)).toEqual(pongs(expected));
+    let next = 0;
+    const bytes: Buffer[] = [];
+    for (const m of received) {
+      if (m.type !== 'StreamOutput') continue;
+      expect(m.offset).toBe(next);
+      next += m.data.length;
+      bytes.push(Buffer.from(m.data));
     }
+    const want = Buffer.concat(expected.flatMap((m) => (m.type === 'StreamOutput' ? [Buffer.from(m.data)] : [])));
+    expect(Buffer.concat(bytes).equals(want)).toBe(true);
     server.close();
   });
 });
