@@ -1,9 +1,10 @@
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { VsockShellSession } from '@conch/shell-client';
-import { startDaemon } from '../helpers/daemon-process.js';
+import { CONCHD, startDaemon } from '../helpers/daemon-process.js';
 import { RawClient } from '../helpers/raw-client.js';
 
 const alive = (pid: number) => {
@@ -47,7 +48,6 @@ describe('conchd lifecycle', () => {
   it('replaces a stale socket file but refuses to steal a live one', async () => {
     const first = await startDaemon();
     await first.stop('SIGKILL');
-    const { spawnSync } = await import('node:child_process');
     const second = await startDaemon();
     const clash = spawnSync(process.execPath, [join(import.meta.dirname, '../../packages/shell-daemon/bin/conchd.js'), '--listen', `unix:${second.socket}`], {
       encoding: 'utf8',
@@ -59,7 +59,9 @@ describe('conchd lifecycle', () => {
     await second.stop();
   });
 
-  it('refuses clients without the token, in constant time, and logs why', async () => {
+  // The comparison's constant time is a property of token.ts (timingSafeEqual over SHA-256
+  // digests), reviewed, not measured here; this proves the refusal, the close and the log.
+  it('refuses clients without the right token, closes their connection, and logs why', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'conch-token-'));
     writeFileSync(join(dir, 'token'), 's3cret\n', { mode: 0o600 });
     const daemon = await startDaemon(['--token-file', join(dir, 'token')]);
@@ -68,11 +70,46 @@ describe('conchd lifecycle', () => {
     const wrong = new VsockShellSession(daemon.endpoint, { token: 's3cret2' });
     expect(await wrong.connect()).toMatchObject({ state: 'unavailable', reason: 'auth-failed' });
     await expect(wrong.exec('true')).rejects.toMatchObject({ code: 'UNAVAILABLE', reason: 'auth-failed' });
+    // A raw peer sees the typed refusal and then the daemon closing on it; nothing it sends after is served.
+    const raw = await RawClient.connect(daemon.socket);
+    expect(await raw.hello({ token: 'S3cret' })).toMatchObject({ type: 'Error', code: 'AUTH_FAILED' });
+    await raw.waitClosed();
     const right = new VsockShellSession(daemon.endpoint, { token: 's3cret' });
     expect((await right.exec('echo in')).stdout).toBe('in\n');
     await right.close();
-    expect(daemon.stderr()).toContain('authentication failed');
+    expect(daemon.stderr()).toContain('"msg":"authentication failed"');
+    expect(daemon.stderr()).toContain('"reason":"no token"');
+    expect(daemon.stderr()).toContain('"reason":"wrong token"');
     await daemon.stop();
+  });
+
+  it('warns loudly when it finds itself PID 1, where Node cannot reap orphans', async (ctx) => {
+    // A new PID namespace makes conchd its PID 1 (unshare needs root or user namespaces).
+    const probe = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true'], { encoding: 'utf8' });
+    if (probe.status !== 0) {
+      console.log(`skipped: cannot create a PID namespace here: ${probe.stderr || probe.error}`);
+      ctx.skip();
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'conch-pid1-'));
+    const child = spawn('unshare', ['--pid', '--fork', '--kill-child', '--mount-proc', process.execPath, CONCHD, '--listen', `unix:${join(dir, 's.sock')}`], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise((r) => child.once('exit', r));
+    try {
+      for (let i = 0; i < 200 && !stderr.includes('"msg":"listening"'); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(stderr).toContain('conchd is running as PID 1');
+      expect(stderr).toMatch(/"level":"warn"[^\n]*running as PID 1/);
+    } finally {
+      // unshare ignores SIGTERM while it waits for its child; SIGKILL it, and --kill-child takes conchd down with it.
+      child.kill('SIGKILL');
+      await exited;
+    }
+    // The control: started normally, it says nothing of the kind.
+    const normal = await startDaemon();
+    await normal.stop();
+    expect(normal.stderr()).not.toContain('PID 1');
   });
 
   it('reports commands in flight as lost, and the session as closed, when the daemon dies', async () => {

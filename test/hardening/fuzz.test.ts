@@ -87,11 +87,16 @@ class FuzzSocket {
       if (this.closed) return;
       if (!this.socket.write(chunk)) {
         await new Promise<void>((resolve) => {
-          this.socket.once('drain', resolve);
-          this.socket.once('close', resolve);
           const t = setInterval(() => console.log(`fuzz: a write has waited 10 s for drain: queued ${this.socket.writableLength}, replies ${this.replies.length}, closed ${this.closed}, last ${JSON.stringify(this.replies.at(-1))?.slice(0, 200)}`), 10_000);
-          this.socket.once('drain', () => clearInterval(t));
-          this.socket.once('close', () => clearInterval(t));
+          // Both listeners go once either fires: a connection waits for drain many times.
+          const done = () => {
+            clearInterval(t);
+            this.socket.off('drain', done);
+            this.socket.off('close', done);
+            resolve();
+          };
+          this.socket.on('drain', done);
+          this.socket.on('close', done);
         });
       }
     }
