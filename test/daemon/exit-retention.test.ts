@@ -6,8 +6,9 @@ import { RawClient } from '../helpers/raw-client.js';
 
 /**
  * What an exited command is kept as: once its process is gone the daemon holds only a compact
- * record (status, counts, the output tail nobody acknowledged), for --exit-retention and at most
- * --max-exited of them. These prove that the record still serves attach and list.
+ * record (status, counts, the output tail nobody acknowledged), for --exit-retention, and at
+ * most --max-exited of them holding at most --max-exited-bytes. These prove that the record
+ * still serves attach, list, signal and kill, and that the bounds forget the oldest first.
  */
 
 /** `seq 1 40000`: 228,894 bytes of text, easy to check whole. */
@@ -100,6 +101,23 @@ describe('exited commands', () => {
     }
     const { handle } = await s.attach(ids[2]!, { stdoutOffset: 0 });
     expect(await handle.wait()).toMatchObject({ exitCode: 3 });
+    await s.close();
+  });
+
+  it('hold at most --max-exited-bytes of unacknowledged output between them, the oldest forgotten first', async () => {
+    daemon = await startDaemon(['--log-level', 'error', '--max-exited-bytes', String(2 * SEQ.length + 1000)]);
+    const argv = ['sh', '-c', 'seq 1 40000; exit 7'];
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await runAndDrop(daemon.socket, argv)).command);
+    const s = new VsockShellSession(daemon.endpoint);
+    const listed = (await s.list()).flatMap((x) => x.commands).map((c) => c.command);
+    expect(listed.sort()).toEqual(ids.slice(1).sort());
+    await expect(s.attach(ids[0]!)).rejects.toMatchObject({ code: ErrorCodes.UNKNOWN_COMMAND });
+    const { handle } = await s.attach(ids[1]!, { stdoutOffset: 0 });
+    let stdout = '';
+    for await (const { data } of handle) stdout += Buffer.from(data).toString();
+    expect(stdout).toBe(SEQ);
+    expect(await handle.wait()).toMatchObject({ exitCode: 7 });
     await s.close();
   });
 });

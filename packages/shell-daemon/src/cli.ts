@@ -23,6 +23,7 @@ Limits (defaults in parentheses):
   --detach-keep S         seconds a session outlives its client, when the client asks to keep it (60)
   --exit-retention S      seconds an exited command's status stays available (300)
   --max-exited N          exited commands kept within that time; the oldest go first (4096)
+  --max-exited-bytes N    output bytes those may hold between them; the oldest go first (67108864)
 `;
 
 const LIMIT_FLAGS = {
@@ -64,6 +65,7 @@ function parse(argv: string[]) {
         'detach-keep': { type: 'string' },
         'exit-retention': { type: 'string' },
         'max-exited': { type: 'string' },
+        'max-exited-bytes': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -129,9 +131,14 @@ async function main(): Promise<void> {
   };
   const detachKeepMs = seconds('detach-keep');
   const exitRetentionMs = seconds('exit-retention');
-  const maxExitedText = opts['max-exited'];
-  if (maxExitedText !== undefined && !/^\d+$/.test(maxExitedText)) fail(`--max-exited expects a count, got ${JSON.stringify(maxExitedText)}`);
-  const maxExited = maxExitedText === undefined ? undefined : Number(maxExitedText);
+  const count = (flag: 'max-exited' | 'max-exited-bytes') => {
+    const text = opts[flag];
+    if (text === undefined) return undefined;
+    if (!/^\d+$/.test(text)) fail(`--${flag} expects a count, got ${JSON.stringify(text)}`);
+    return Number(text);
+  };
+  const maxExited = count('max-exited');
+  const maxExitedBytes = count('max-exited-bytes');
 
   const log = createLogger(logLevel);
   const daemon = new Daemon(
@@ -141,6 +148,7 @@ async function main(): Promise<void> {
       ...(detachKeepMs !== undefined ? { detachKeepMs } : {}),
       ...(exitRetentionMs !== undefined ? { exitRetentionMs } : {}),
       ...(maxExited !== undefined ? { maxExited } : {}),
+      ...(maxExitedBytes !== undefined ? { maxExitedBytes } : {}),
     },
     log,
   );

@@ -128,6 +128,17 @@ export class Command {
     return this.#pty;
   }
 
+  /** Output bytes the rings hold: after the exit, what can still be replayed. */
+  get heldBytes(): number {
+    return this.#rings[1].end - this.#rings[1].start + this.#rings[2].end - this.#rings[2].start;
+  }
+
+  /** Whether a subscriber is still owed output or the exit. */
+  get streaming(): boolean {
+    const sub = this.#subscription;
+    return sub !== undefined && !sub.exitSent;
+  }
+
   /**
    * Streams to `to` from the given offsets, starting at the next pump(). Returns how many
    * requested bytes are no longer held.

@@ -19,6 +19,12 @@ export interface DaemonConfig {
    * so a burst of short commands cannot grow the daemon. @default 4096
    */
   readonly maxExited?: number;
+  /**
+   * Output bytes that exited commands may hold between them (the tails their clients have not
+   * acknowledged, the history of those nobody followed); past it the oldest are forgotten first.
+   * @default 64 MiB
+   */
+  readonly maxExitedBytes?: number;
   /** Spawns allowed in flight at once; more wait in a queue. @default 8 */
   readonly spawnConcurrency?: number;
   /** Grace between SIGTERM and SIGKILL at shutdown. @default 2000 */
@@ -40,3 +46,5 @@ export const DEFAULT_DETACH_KEEP_MS = 60_000;
 export const DEFAULT_EXIT_RETENTION_MS = 300_000;
 /** Four times maxProcesses: every running command can exit while its client is away, and then some. */
 export const DEFAULT_MAX_EXITED = 4096;
+/** Sixteen full rings (4 MiB each): a handful of commands whose client went away mid-stream. */
+export const DEFAULT_MAX_EXITED_BYTES = 64 << 20;

@@ -7,7 +7,7 @@ import {
 import { CommandSession, describeSpawn, ptyAvailable } from '@conch/process';
 import { Command } from './command.js';
 import {
-  DEFAULT_DETACH_KEEP_MS, DEFAULT_EXIT_RETENTION_MS, DEFAULT_LIMITS, DEFAULT_MAX_EXITED, type DaemonConfig,
+  DEFAULT_DETACH_KEEP_MS, DEFAULT_EXIT_RETENTION_MS, DEFAULT_LIMITS, DEFAULT_MAX_EXITED, DEFAULT_MAX_EXITED_BYTES, type DaemonConfig,
 } from './config.js';
 import { Connection } from './connection.js';
 import { ExitRetention } from './exit-retention.js';
@@ -50,9 +50,16 @@ export class Daemon {
     this.limits = { ...DEFAULT_LIMITS, ...config.limits };
     this.log = log;
     this.#spawnQueue = new PQueue({ concurrency: config.spawnConcurrency ?? 8 });
-    this.#exited = new ExitRetention(
-      config.exitRetentionMs ?? DEFAULT_EXIT_RETENTION_MS, config.maxExited ?? DEFAULT_MAX_EXITED, (c) => this.#forgetCommand(c),
-    );
+    this.#exited = new ExitRetention<Command>({
+      retentionMs: config.exitRetentionMs ?? DEFAULT_EXIT_RETENTION_MS,
+      max: config.maxExited ?? DEFAULT_MAX_EXITED,
+      maxBytes: config.maxExitedBytes ?? DEFAULT_MAX_EXITED_BYTES,
+      weigh: (c) => c.heldBytes,
+      // Forgotten now, a command still streaming its tail to a client would leave that client
+      // waiting for an exit that never comes.
+      busy: (c) => c.streaming,
+      forget: (c) => this.#forgetCommand(c),
+    });
   }
 
   get token(): string | undefined {

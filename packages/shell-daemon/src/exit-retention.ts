@@ -1,42 +1,61 @@
+export interface ExitRetentionOptions<T> {
+  /** How long an entry is kept after it is added. */
+  readonly retentionMs: number;
+  /** Entries kept at most. */
+  readonly max: number;
+  /** Bytes kept at most, as `weigh` counts them. */
+  readonly maxBytes: number;
+  /** Bytes an entry holds now. Must never grow once the entry is added. */
+  readonly weigh: (item: T) => number;
+  /** An entry still in use (output or an exit owed to a live peer) is never forgotten early. */
+  readonly busy: (item: T) => boolean;
+  /** Called once per entry forgotten, by age or to make room. */
+  readonly forget: (item: T) => void;
+}
+
 /**
  * Exited commands kept for attach and list: each for `retentionMs` after its exit, and never
- * more than `max` at once, the oldest forgotten first. Every entry is kept for the same time and
- * entries arrive in exit order, so the oldest is always the next to expire: one timer serves
- * them all, where a timer per command would itself be per-exec memory held for the retention.
+ * more than `max` of them or `maxBytes` of their output at once, the oldest forgotten first.
+ * Every entry is kept for the same time and entries arrive in exit order, so the oldest is
+ * always the next to expire: one timer serves them all, where a timer per command would itself
+ * be per-exec memory held for the retention.
  */
 export class ExitRetention<T> {
-  readonly retentionMs: number;
-  readonly max: number;
-  readonly #forget: (item: T) => void;
-  /** Expiry (performance.now() time) per item; a Map iterates in insertion order, so oldest first. */
-  readonly #expiries = new Map<T, number>();
+  readonly #options: ExitRetentionOptions<T>;
+  /** Per item, in insertion (so exit) order: when it expires (performance.now()) and what it weighed. */
+  readonly #entries = new Map<T, { readonly expiry: number; bytes: number }>();
+  /**
+   * At least the bytes held by all entries: weights only shrink after an entry is added (credit
+   * and attach free bytes, nothing appends after exit), so the sum of weights at add time is an
+   * upper bound, made exact by #reweigh() only when it passes maxBytes.
+   */
+  #bytes = 0;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(retentionMs: number, max: number, forget: (item: T) => void) {
-    this.retentionMs = retentionMs;
-    this.max = max;
-    this.#forget = forget;
+  constructor(options: ExitRetentionOptions<T>) {
+    this.#options = options;
   }
 
   get size(): number {
-    return this.#expiries.size;
+    return this.#entries.size;
   }
 
-  /** Starts `item`'s retention now; forgets the oldest entries if that makes one too many. */
+  /** Starts `item`'s retention now; forgets the oldest idle entries if that makes too many. */
   add(item: T): void {
-    this.#expiries.delete(item);
-    this.#expiries.set(item, performance.now() + this.retentionMs);
-    while (this.#expiries.size > this.max) {
-      const oldest = this.#expiries.keys().next().value as T;
-      this.#expiries.delete(oldest);
-      this.#forget(oldest);
-    }
+    this.delete(item);
+    const bytes = this.#options.weigh(item);
+    this.#entries.set(item, { expiry: performance.now() + this.#options.retentionMs, bytes });
+    this.#bytes += bytes;
+    this.#makeRoom();
     this.#schedule();
   }
 
   /** Drops `item` without calling back: it was forgotten some other way. */
   delete(item: T): void {
-    this.#expiries.delete(item);
+    const entry = this.#entries.get(item);
+    if (!entry) return;
+    this.#entries.delete(item);
+    this.#bytes -= entry.bytes;
   }
 
   /** Stops the timer; entries are kept (the daemon is going away). */
@@ -45,22 +64,44 @@ export class ExitRetention<T> {
     this.#timer = undefined;
   }
 
+  #makeRoom(): void {
+    const { max, maxBytes, busy } = this.#options;
+    if (this.#bytes > maxBytes) this.#reweigh();
+    if (this.#entries.size <= max && this.#bytes <= maxBytes) return;
+    for (const item of this.#entries.keys()) {
+      if (this.#entries.size <= max && this.#bytes <= maxBytes) return;
+      if (!busy(item)) this.#drop(item);
+    }
+  }
+
+  #reweigh(): void {
+    this.#bytes = 0;
+    for (const [item, entry] of this.#entries) {
+      entry.bytes = this.#options.weigh(item);
+      this.#bytes += entry.bytes;
+    }
+  }
+
+  #drop(item: T): void {
+    this.delete(item);
+    this.#options.forget(item);
+  }
+
   #sweep(): void {
     this.#timer = undefined;
     const now = performance.now();
-    for (const [item, expiry] of this.#expiries) {
+    for (const [item, { expiry }] of this.#entries) {
       if (expiry > now) break;
-      this.#expiries.delete(item);
-      this.#forget(item);
+      this.#drop(item);
     }
     this.#schedule();
   }
 
   #schedule(): void {
     if (this.#timer !== undefined) return;
-    const next = this.#expiries.values().next();
+    const next = this.#entries.values().next();
     if (next.done) return;
-    this.#timer = setTimeout(() => this.#sweep(), Math.max(0, next.value - performance.now()));
+    this.#timer = setTimeout(() => this.#sweep(), Math.max(0, next.value.expiry - performance.now()));
     // Forgetting is housekeeping: it must not keep a stopped daemon's process alive.
     this.#timer.unref();
   }

@@ -1,39 +1,85 @@
 import { describe, expect, it } from 'vitest';
-import { ExitRetention } from '../src/exit-retention.js';
+import { ExitRetention, type ExitRetentionOptions } from '../src/exit-retention.js';
 
-// The retention here is far longer than any test, so only the count bound ever forgets; expiry
-// by time is proven against a real daemon (test/hardening: --exit-retention 1 and 2).
+// The retention here is far longer than any test, so only the bounds ever forget; expiry by
+// time is proven against a real daemon (test/hardening: --exit-retention 1 and 2).
 const LONG = 3_600_000;
+
+interface Item {
+  readonly name: string;
+  bytes: number;
+  busy: boolean;
+}
+
+function retention(options: Partial<ExitRetentionOptions<Item>> = {}) {
+  const forgotten: string[] = [];
+  const r = new ExitRetention<Item>({
+    retentionMs: LONG, max: Infinity, maxBytes: Infinity, weigh: (i) => i.bytes, busy: (i) => i.busy,
+    forget: (i) => forgotten.push(i.name), ...options,
+  });
+  return { r, forgotten };
+}
+
+const items = (...names: string[]): Item[] => names.map((name) => ({ name, bytes: 0, busy: false }));
 
 describe('ExitRetention', () => {
   it('forgets the oldest first once more than max are kept', () => {
-    const forgotten: string[] = [];
-    const retention = new ExitRetention<string>(LONG, 3, (item) => forgotten.push(item));
-    for (const item of ['a', 'b', 'c', 'd', 'e']) retention.add(item);
+    const { r, forgotten } = retention({ max: 3 });
+    for (const item of items('a', 'b', 'c', 'd', 'e')) r.add(item);
     expect(forgotten).toEqual(['a', 'b']);
-    expect(retention.size).toBe(3);
-    retention.close();
+    expect(r.size).toBe(3);
+    r.close();
   });
 
   it('does not call back for an item deleted by its owner, and does not count it', () => {
-    const forgotten: string[] = [];
-    const retention = new ExitRetention<string>(LONG, 2, (item) => forgotten.push(item));
-    retention.add('a');
-    retention.add('b');
-    retention.delete('a');
-    retention.add('c');
+    const { r, forgotten } = retention({ max: 2 });
+    const [a, b, c, d] = items('a', 'b', 'c', 'd');
+    r.add(a!);
+    r.add(b!);
+    r.delete(a!);
+    r.add(c!);
     expect(forgotten).toEqual([]);
-    retention.add('d');
+    r.add(d!);
     expect(forgotten).toEqual(['b']);
-    retention.close();
+    r.close();
   });
 
   it('keeps nothing with a bound of 0', () => {
-    const forgotten: string[] = [];
-    const retention = new ExitRetention<string>(LONG, 0, (item) => forgotten.push(item));
-    retention.add('a');
+    const { r, forgotten } = retention({ max: 0 });
+    r.add(items('a')[0]!);
     expect(forgotten).toEqual(['a']);
-    expect(retention.size).toBe(0);
-    retention.close();
+    expect(r.size).toBe(0);
+    r.close();
+  });
+
+  it('forgets the oldest first once their bytes pass maxBytes, counting what they hold now', () => {
+    const { r, forgotten } = retention({ maxBytes: 100 });
+    const [a, b, c, d] = items('a', 'b', 'c', 'd');
+    a!.bytes = 60;
+    b!.bytes = 30;
+    r.add(a!);
+    r.add(b!);
+    // b's client acknowledged most of its tail since: 60 + 5 + 30 fits.
+    b!.bytes = 5;
+    c!.bytes = 30;
+    r.add(c!);
+    expect(forgotten).toEqual([]);
+    d!.bytes = 50;
+    r.add(d!);
+    expect(forgotten).toEqual(['a']);
+    r.close();
+  });
+
+  it('never forgets early what is still busy, and forgets the oldest idle ones instead', () => {
+    const { r, forgotten } = retention({ max: 2 });
+    const [a, b, c, d] = items('a', 'b', 'c', 'd');
+    a!.busy = true;
+    for (const item of [a!, b!, c!]) r.add(item);
+    expect(forgotten).toEqual(['b']);
+    c!.busy = true;
+    // Only the newest is idle: it goes, and the busy ones stay over the bound.
+    r.add(d!);
+    expect(forgotten).toEqual(['b', 'd']);
+    r.close();
   });
 });
