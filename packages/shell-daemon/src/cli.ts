@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
 import { ConchError, MIN_MAX_FRAME_BYTES, parseEndpoint } from '@conch/protocol';
 import type { LogLevel } from './config.js';
 import { Daemon } from './daemon.js';
@@ -78,6 +79,15 @@ function parse(argv: string[]) {
 // A virtio-serial port parks one libuv pool thread in read() (see listeners/virtio-serial.ts).
 // The pool is created on first use, so raising its size here, before any I/O, still applies.
 process.env.UV_THREADPOOL_SIZE ??= '8';
+
+// V8 doubles its young generation, up to 2 × 16 MiB, each time as many bytes have survived
+// scavenges as it holds, and a daemon that keeps a record per exited command always has
+// survivors. Measured over 10k sequential execs (interleaved A/B): RSS 67 → 98 MB as it grew,
+// 61 → 72 MB held at its startup size; exec latency and daemon CPU within 1–2% (noise), as was
+// streaming throughput. Only a startup flag (--max-semi-space-size) caps it outright, but conchd
+// is started as `node …/conchd.js` by its launchers and tests alike; the growth factor is read
+// each time V8 would grow the space, so setting it here still applies.
+setFlagsFromString('--semi-space-growth-factor=1');
 
 async function main(): Promise<void> {
   const opts = parse(process.argv.slice(2));
