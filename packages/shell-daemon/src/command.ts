@@ -15,7 +15,7 @@ interface Subscription {
 }
 
 /** The longest output waits for more to fill its frame (see Command.#pumpSoon). */
-const FLUSH_DELAY_MS = 1;
+const FLUSH_DELAY_MS = 4;
 
 export interface CommandOptions {
   readonly id: string;
@@ -66,10 +66,11 @@ export class Command {
   /**
    * Sends output in frames of up to a full chunk rather than one per read: every frame costs
    * both processes a write, a wakeup and a decode, and a read gives 4 KiB on a PTY and often
-   * far less than 64 KiB on a pipe (bench/README.md). So output waits, at most FLUSH_DELAY_MS,
-   * until a full chunk is unsent; it goes at once when reading is paused (no more is coming
-   * until the peer credits) or when the other stream has unsent output, so that stdout and
-   * stderr still arrive in the order they were read.
+   * far less than 64 KiB on a pipe (bench/README.md). So output that follows other output
+   * within FLUSH_DELAY_MS waits, at most that long, for a full chunk; output after a quiet spell
+   * (a keystroke's echo, a prompt) goes at once. It also goes at once when reading is paused
+   * (no more is coming until the peer credits) or when the other stream has unsent output, so
+   * that stdout and stderr still arrive in the order they were read.
    */
   #pumpSoon(fd: OutputFd): void {
     const sub = this.#subscription;
@@ -82,7 +83,9 @@ export class Command {
     }
     this.#send(false);
     // Nothing to wait for when there is no credit: a Credit pumps.
-    if (this.#rings[fd].end > sub.sent[fd] && sub.sent[fd] < sub.limit[fd]) this.#flushTimer ??= setTimeout(this.#flush, FLUSH_DELAY_MS);
+    if (this.#flushTimer || this.#rings[fd].end === sub.sent[fd] || sub.sent[fd] >= sub.limit[fd]) return;
+    if (performance.now() - this.#flushedAt >= FLUSH_DELAY_MS) this.pump();
+    else this.#flushTimer = setTimeout(this.#flush, FLUSH_DELAY_MS);
   }
 
   readonly #flush = (): void => {
@@ -90,6 +93,7 @@ export class Command {
     this.pump();
   };
   #flushTimer: NodeJS.Timeout | undefined;
+  #flushedAt = -Infinity;
 
   /** Wires the started process in; called once. */
   started(execution: Execution): void {
@@ -179,6 +183,7 @@ export class Command {
   pump(): void {
     clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
+    this.#flushedAt = performance.now();
     this.#send(true);
   }
 

@@ -24,6 +24,9 @@ function recorder(maxChunkBytes: number): Subscriber & { frames: Frame[] } {
   };
 }
 
+/** Command's own bound, as the tests see it: output waits no longer than this. */
+const FLUSH_DELAY_MS = 4;
+
 function command(): Command {
   return new Command({ id: 'c1', session: 's1', argv: ['x'], ringBytes: 1 << 20, maxQueuedStdinBytes: 0, stdin: false });
 }
@@ -46,19 +49,23 @@ function stream(frames: readonly Frame[], fd: OutputFd): Buffer {
  * The flush delay is driven by fake timers, so nothing here depends on how fast the machine is.
  */
 describe('Command output framing', () => {
-  beforeEach(() => vi.useFakeTimers());
+  beforeEach(() => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] }));
   afterEach(() => vi.useRealTimers());
 
-  it('gathers small reads into one frame, sent after the flush delay', () => {
+  it('sends output after a quiet spell at once, and gathers what follows it into one frame, sent within the flush delay', () => {
     const c = command();
     const to = recorder(64 * 1024);
     c.attach(to, { 1: 0, 2: 0 }, 1 << 20);
     const reads = Array.from({ length: 50 }, (_, i) => Buffer.alloc(100 + i, i));
     for (const r of reads) c.sink(1, r);
-    expect(to.frames).toEqual([]);
-    vi.advanceTimersByTime(1);
-    expect(to.frames.length).toBe(1);
+    expect(to.frames.map((f) => f.data.length)).toEqual([100]);
+    vi.advanceTimersByTime(FLUSH_DELAY_MS);
+    expect(to.frames.length).toBe(2);
     expect(stream(to.frames, 1).equals(Buffer.concat(reads))).toBe(true);
+    // Quiet for longer than the delay: the next output goes at once again.
+    vi.advanceTimersByTime(FLUSH_DELAY_MS);
+    c.sink(1, Buffer.from('prompt$ '));
+    expect(to.frames.at(-1)!.data.toString()).toBe('prompt$ ');
   });
 
   it('sends as soon as a full chunk is unsent, in frames of at most a chunk, with exact offsets', () => {
@@ -68,9 +75,10 @@ describe('Command output framing', () => {
     const reads = Array.from({ length: 37 }, (_, i) => Buffer.alloc(1 + ((i * 37) % 120), i));
     for (const r of reads) c.sink(1, r);
     const before = to.frames.length;
-    expect(before).toBeGreaterThan(0);
-    for (const f of to.frames) expect(f.data.length).toBe(1000);
-    vi.advanceTimersByTime(1);
+    expect(before).toBeGreaterThan(1);
+    // After the first read (sent at once), only full chunks go before the delay is up.
+    for (const f of to.frames.slice(1)) expect(f.data.length).toBe(1000);
+    vi.advanceTimersByTime(FLUSH_DELAY_MS);
     expect(to.frames.length).toBe(before + 1);
     expect(stream(to.frames, 1).equals(Buffer.concat(reads))).toBe(true);
   });
@@ -81,10 +89,11 @@ describe('Command output framing', () => {
     c.attach(to, { 1: 0, 2: 0 }, 1 << 20);
     c.sink(1, Buffer.from('out 1\n'));
     c.sink(1, Buffer.from('out 2\n'));
-    c.sink(2, Buffer.from('err 1\n'));
     c.sink(1, Buffer.from('out 3\n'));
-    vi.advanceTimersByTime(1);
-    expect(to.frames.map((f) => `${f.fd}:${f.data.toString()}`)).toEqual(['1:out 1\nout 2\n', '2:err 1\n', '1:out 3\n']);
+    c.sink(2, Buffer.from('err 1\n'));
+    c.sink(1, Buffer.from('out 4\n'));
+    vi.advanceTimersByTime(FLUSH_DELAY_MS);
+    expect(to.frames.map((f) => `${f.fd}:${f.data.toString()}`)).toEqual(['1:out 1\n', '1:out 2\nout 3\n', '2:err 1\n', '1:out 4\n']);
   });
 
   it('never sends past the credit, and sends the rest as credit comes', () => {
@@ -93,7 +102,7 @@ describe('Command output framing', () => {
     c.attach(to, { 1: 0, 2: 0 }, 300);
     const reads = Array.from({ length: 20 }, (_, i) => Buffer.alloc(50, i));
     for (const r of reads) c.sink(1, r);
-    vi.advanceTimersByTime(1);
+    vi.advanceTimersByTime(FLUSH_DELAY_MS);
     expect(stream(to.frames, 1).length).toBe(300);
     c.credit(to, 1, 300);
     expect(stream(to.frames, 1).length).toBe(600);
