@@ -85,13 +85,10 @@ export class Command {
     // Nothing to wait for when there is no credit: a Credit pumps.
     if (this.#flushTimer || this.#rings[fd].end === sub.sent[fd] || sub.sent[fd] >= sub.limit[fd]) return;
     if (performance.now() - this.#flushedAt >= FLUSH_DELAY_MS) this.pump();
-    else this.#flushTimer = setTimeout(this.#flush, FLUSH_DELAY_MS);
+    // A closure per wait rather than one per Command: exited commands are kept by the thousand.
+    else this.#flushTimer = setTimeout(() => this.pump(), FLUSH_DELAY_MS);
   }
 
-  readonly #flush = (): void => {
-    this.#flushTimer = undefined;
-    this.pump();
-  };
   #flushTimer: NodeJS.Timeout | undefined;
   #flushedAt = -Infinity;
 
