@@ -70,13 +70,13 @@ export async function benchFraming({ scale }) {
       rawBytes += d.length;
       if (rawBytes === total) rawEnd.fire((rawBytes = 0));
     });
-    const lpsSocket = await connect(join(dir, 'frame-stream'));
-    const lps = new FrameChannel(lpsSocket, { maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, validate: validateDaemonMessage });
-    const lpsEnd = waiter();
-    let lpsBytes = 0;
-    lps.on('message', (m) => {
-      lpsBytes += m.data.length;
-      if (lpsBytes === total) lpsEnd.fire((lpsBytes = 0));
+    const channelSocket = await connect(join(dir, 'frame-stream'));
+    const channel = new FrameChannel(channelSocket, { maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, validate: validateDaemonMessage });
+    const channelEnd = waiter();
+    let channelBytes = 0;
+    channel.on('message', (m) => {
+      channelBytes += m.data.length;
+      if (channelBytes === total) channelEnd.fire((channelBytes = 0));
     });
     const handSocket = await connect(join(dir, 'frame-stream'));
     const handEnd = waiter();
@@ -89,16 +89,16 @@ export async function benchFraming({ scale }) {
     handSocket.on('data', (d) => hand.push(d));
     const request = `${total} ${size}\n`;
     const stream = await interleave(Math.max(3, Math.round(6 * scale)), {
-      conch: () => timed(() => { const p = lpsEnd.next(); lpsSocket.write(request); return p; }).then(mbps),
+      conch: () => timed(() => { const p = channelEnd.next(); channelSocket.write(request); return p; }).then(mbps),
       raw: () => timed(() => { const p = rawEnd.next(); rawStream.write(request); return p; }).then(mbps),
       hand: () => timed(() => { const p = handEnd.next(); handSocket.write(request); return p; }).then(mbps),
     }, { warmup: 1 });
-    for (const s of [rawEcho, rawStream, lpsSocket, handSocket]) s.destroy();
+    for (const s of [rawEcho, rawStream, channelSocket, handSocket]) s.destroy();
     return [
       row({ id: 'framing.rtt', title: 'framing + msgpack: 64 B round trip', unit: 'µs', conch: rtt.conch.map((ms) => ms * 1000), floorName: 'raw UDS echo', floor: rtt.raw.map((ms) => ms * 1000) }),
       row({ id: 'framing.stream', title: 'framing + msgpack: 64 KiB writes, one way', unit: 'MB/s', better: 'higher', conch: stream.conch, floorName: 'raw UDS', floor: stream.raw }),
       row({
-        id: 'framing.decoder', title: 'length-prefixed-stream vs a hand-written varint decoder (same frames)', unit: 'MB/s', better: 'higher',
+        id: 'framing.decoder', title: 'FrameChannel (FrameReader) vs a hand-written varint decoder (same frames)', unit: 'MB/s', better: 'higher',
         conch: stream.conch, floorName: 'hand-written decoder', floor: stream.hand,
       }),
     ];
