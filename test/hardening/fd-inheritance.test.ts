@@ -8,12 +8,10 @@ import { startDaemon, type DaemonProcess } from '../helpers/daemon-process.js';
  * on that terminal, or read its screen. Each test runs `ls -l /proc/self/fd` while a root PTY
  * command is running, and looks at every descriptor beyond stdin, stdout and stderr.
  *
- * KNOWN GAP (SECURITY.md, "not yet proven"): node-pty's forkpty leaves every terminal master
- * without FD_CLOEXEC, and neither its child nor conch-exec-as closes what it inherited; pipe
- * commands for another user go through child_process.spawn, which does not close them either.
- * Only the posix_spawn path (pipe commands as the daemon's own user) closes every fd above 2.
- * `it.fails` pins each gap: such a test reports a failure the day its leak is gone, so that it
- * becomes a plain test and SECURITY.md is updated.
+ * Pipe commands start through posix_spawn, which closes every fd above 2 in the child (for
+ * another user, through conch-exec-as, which switches after); node-pty's forkpty leaves every
+ * terminal master open in its child, so PTY commands exec through conch-exec-as, which closes
+ * them. Without that, each test below fails with the other command's `/dev/ptmx` listed.
  */
 const NOBODY = { uid: 65534, gid: 65534 } as const;
 const PTY = { pty: { cols: 80, rows: 24 } } as const;
@@ -50,11 +48,15 @@ describe.skipIf(!isRoot)('file descriptors a command inherits from conchd', () =
     expect(await inherited({})).toEqual([]);
   });
 
-  it.fails('KNOWN GAP: a pipe command as nobody holds nothing beyond its stdio', async () => {
+  it('a pipe command as nobody holds nothing beyond its stdio', async () => {
     expect(await inherited(NOBODY)).toEqual([]);
   });
 
-  it.fails('KNOWN GAP: a PTY command as nobody holds nothing beyond its terminal', async () => {
+  it('a PTY command as nobody holds nothing beyond its terminal', async () => {
     expect(await inherited({ ...NOBODY, ...PTY })).toEqual([]);
+  });
+
+  it('a PTY command as the daemon\'s own user holds nothing beyond its terminal either', async () => {
+    expect(await inherited(PTY)).toEqual([]);
   });
 });

@@ -1,45 +1,104 @@
 /*
- * conch-exec-as UID GID PATH ARGV0 [ARG...]
+ * conch-exec-as [--status-fd N] [--user UID:GID] PATH ARGV0 [ARG...]
  *
- * Becomes UID:GID with no supplementary groups, then executes PATH with
- * argv ARGV0 ARG... and the environment it was given. conchd starts PTY
- * commands for another user through it: node-pty's forkpty child calls
- * setgid and setuid but never setgroups, so without this the workload would
- * keep root's supplementary groups (gid 0) and read root-group files.
+ * Executes PATH with argv ARGV0 ARG... and the environment it was given,
+ * after two things a spawner may not do itself:
  *
- * A failure is printed to stderr (the command's terminal) and exits 126,
- * or 127 when PATH does not exist, as a shell would.
+ * - It lets no file descriptor above 2 reach PATH. node-pty's forkpty child
+ *   keeps every terminal master the daemon holds (they lack FD_CLOEXEC), so
+ *   without this a workload could type into another command's terminal, a
+ *   root shell's included.
+ * - With --user, it becomes UID:GID with no supplementary groups. node-pty
+ *   calls setgid and setuid but never setgroups, which would leave root's
+ *   groups (gid 0) to the workload; posix_spawn cannot switch users at all.
+ *
+ * With --status-fd, a failure (of the switch or of the exec) is written to fd
+ * N as an int errno before exiting, and a successful exec closes N, so the
+ * spawner can tell "could not start" from "started and exited 126".
+ * Failures also go to stderr, and exit 126, or 127 when PATH does not exist.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
-static int parse_id(const char* text, unsigned long* out) {
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+static int status_fd = -1;
+
+static void fail(int err, const char* what, const char* detail) {
+  if (status_fd >= 0) {
+    ssize_t ignored = write(status_fd, &err, sizeof err);
+    (void)ignored;
+  }
+  fprintf(stderr, "conch-exec-as: %s %s: %s\n", what, detail, strerror(err));
+  exit(err == ENOENT ? 127 : 126);
+}
+
+static int parse_id(const char* text, char stop, const char** rest, unsigned long* out) {
   char* end;
   errno = 0;
   unsigned long v = strtoul(text, &end, 10);
-  if (errno || end == text || *end || v >= 0xffffffffUL) return -1;
+  if (errno || end == text || *end != stop || v >= 0xffffffffUL) return -1;
   *out = v;
+  *rest = end + (stop ? 1 : 0);
   return 0;
 }
 
+/* Every fd above 2 closes at exec. Kernels before 5.11 lack CLOSE_RANGE_CLOEXEC: mark them one by one. */
+static void cloexec_above_stdio(void) {
+  if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+  long max = sysconf(_SC_OPEN_MAX);
+  if (max < 0 || max > 1 << 20) max = 1 << 20;
+  for (int fd = 3; fd < max; fd++) {
+    int flags = fcntl(fd, F_GETFD);
+    if (flags >= 0 && !(flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+  }
+}
+
+static void usage(void) {
+  fprintf(stderr, "usage: conch-exec-as [--status-fd N] [--user UID:GID] PATH ARGV0 [ARG...]\n");
+  exit(126);
+}
+
 int main(int argc, char** argv) {
-  unsigned long uid, gid;
-  if (argc < 5 || parse_id(argv[1], &uid) < 0 || parse_id(argv[2], &gid) < 0) {
-    fprintf(stderr, "usage: conch-exec-as UID GID PATH ARGV0 [ARG...]\n");
-    return 126;
+  int i = 1;
+  int switch_user = 0;
+  unsigned long uid = 0, gid = 0;
+  while (i < argc && strncmp(argv[i], "--", 2) == 0) {
+    const char* rest;
+    unsigned long n;
+    if (strcmp(argv[i], "--status-fd") == 0 && i + 1 < argc && parse_id(argv[i + 1], '\0', &rest, &n) == 0 && n <= 0x7fffffff) {
+      status_fd = (int)n;
+    } else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc && parse_id(argv[i + 1], ':', &rest, &uid) == 0 &&
+               parse_id(rest, '\0', &rest, &gid) == 0) {
+      switch_user = 1;
+    } else {
+      usage();
+    }
+    i += 2;
   }
-  /* Groups first, then gid, then uid: after setuid we could no longer change the others. */
-  if (setgroups(0, NULL) < 0 || setgid((gid_t)gid) < 0 || setuid((uid_t)uid) < 0) {
-    fprintf(stderr, "conch-exec-as: cannot become %lu:%lu: %s\n", uid, gid, strerror(errno));
-    return 126;
+  if (argc - i < 2) usage();
+  const char* path = argv[i];
+
+  cloexec_above_stdio();
+  /* Groups first, then gid, then uid: after setuid the others could no longer change. */
+  if (switch_user && (setgroups(0, NULL) < 0 || setgid((gid_t)gid) < 0 || setuid((uid_t)uid) < 0)) {
+    char ids[48];
+    snprintf(ids, sizeof ids, "%lu:%lu", uid, gid);
+    fail(errno, "cannot become", ids);
   }
-  execv(argv[3], &argv[4]);
-  int err = errno;
-  fprintf(stderr, "conch-exec-as: cannot run %s: %s\n", argv[3], strerror(err));
-  return err == ENOENT ? 127 : 126;
+  execv(path, &argv[i + 1]);
+  fail(errno, "cannot run", path);
+  return 126;
 }

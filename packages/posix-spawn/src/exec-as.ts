@@ -6,9 +6,9 @@ import { localRequire } from './local-require.js';
 export const EXEC_AS_ENV = 'CONCH_EXEC_AS';
 
 /**
- * The path of conch-exec-as (src/exec-as.c), or an Error saying where it was looked for. Run
- * as root, `conch-exec-as UID GID PATH ARGV0 ARG…` drops every supplementary group, becomes
- * UID:GID and executes PATH: for spawners that switch users without setgroups (node-pty).
+ * The path of conch-exec-as (src/exec-as.c), or an Error saying where it was looked for. It
+ * executes a program with no fd above 2 left open and, run as root with a user, as that
+ * uid:gid with no supplementary groups: for spawners that do neither (node-pty's forkpty).
  */
 export function execAsHelper(): string | Error {
   const override = process.env[EXEC_AS_ENV];
@@ -16,7 +16,19 @@ export function execAsHelper(): string | Error {
   return existsSync(file) ? file : new Error(`${file} is missing (build @conch/posix-spawn, or set ${EXEC_AS_ENV})`);
 }
 
-/** argv that runs `path` (as `argv0`, with `args`) as uid:gid with no supplementary groups. */
-export function execAsArgv(helper: string, uid: number, gid: number, path: string, argv0: string, args: readonly string[]): string[] {
-  return [helper, String(uid), String(gid), path, argv0, ...args];
+export interface ExecAsOptions {
+  /** Become this uid:gid, with no supplementary groups, before the exec. */
+  readonly user?: { readonly uid: number; readonly gid: number };
+  /** Report a failed switch or exec on this fd, as an int errno (see posixSpawn's `user`). */
+  readonly statusFd?: number;
+}
+
+/** argv that runs `path` (as `argv0`, with `args`) through conch-exec-as `helper`. */
+export function execAsArgv(helper: string, options: ExecAsOptions, path: string, argv0: string, args: readonly string[]): string[] {
+  return [
+    helper,
+    ...(options.statusFd !== undefined ? ['--status-fd', String(options.statusFd)] : []),
+    ...(options.user ? ['--user', `${options.user.uid}:${options.user.gid}`] : []),
+    path, argv0, ...args,
+  ];
 }

@@ -137,7 +137,7 @@ static int set_nonblocking(int fd) {
 /* ---- spawn ---------------------------------------------------------------- */
 
 /*
- * spawn(path, argv, envp, cwd, stdinPipe) -> { pid, stdin, stdout, stderr }
+ * spawn(path, argv, envp, cwd, stdinPipe, statusPipe) -> { pid, stdin, stdout, stderr }
  *
  * `path` is already resolved (no PATH search here: the caller searches the
  * child's PATH, as execvp in the child would). The child leads a new session
@@ -146,21 +146,29 @@ static int set_nonblocking(int fd) {
  * fd of ours beyond 0, 1 and 2. stdin is /dev/null unless a pipe is asked for.
  * The returned fds are the parent's non-blocking, close-on-exec pipe ends
  * (stdin is -1 without a pipe).
+ *
+ * With statusPipe, the child also gets fd 3: the write end of a pipe on which
+ * a program that execs again (conch-exec-as --status-fd 3) reports why it
+ * could not, as an int errno. spawn() waits for that pipe to close or to
+ * carry an errno, and in the second case reaps the child and throws the
+ * errno error, as for a failed exec of our own.
  */
+#define STATUS_FD 3
 static napi_value js_spawn(napi_env env, napi_callback_info info) {
-  napi_value args[5];
-  size_t argc = 5;
-  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc < 5)
-    return throw_type(env, "spawn(path, argv, envp, cwd, stdinPipe)");
-  bool stdin_pipe;
+  napi_value args[6];
+  size_t argc = 6;
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc < 6)
+    return throw_type(env, "spawn(path, argv, envp, cwd, stdinPipe, statusPipe)");
+  bool stdin_pipe, status_pipe;
   if (napi_get_value_bool(env, args[4], &stdin_pipe) != napi_ok) return throw_type(env, "stdinPipe must be a boolean");
+  if (napi_get_value_bool(env, args[5], &status_pipe) != napi_ok) return throw_type(env, "statusPipe must be a boolean");
 
   napi_value result = NULL;
   char* path = NULL;
   char* cwd = NULL;
   char** argv = NULL;
   char** envp = NULL;
-  int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
+  int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 }, st[2] = { -1, -1 };
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
   int have_actions = 0, have_attr = 0;
@@ -174,7 +182,8 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   if (!(envp = get_strings(env, args[2], "envp must be an array of strings"))) goto done;
   if (!(cwd = get_string(env, args[3], "cwd must be a string"))) goto done;
 
-  if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || (stdin_pipe && pipe2(in, O_CLOEXEC) < 0)) {
+  if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || (stdin_pipe && pipe2(in, O_CLOEXEC) < 0) ||
+      (status_pipe && pipe2(st, O_CLOEXEC) < 0)) {
     throw_errno(env, errno, "pipe2");
     goto done;
   }
@@ -188,10 +197,11 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   }
   if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, out[1], 1);
   if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, err[1], 2);
+  if (rc == 0 && status_pipe) rc = posix_spawn_file_actions_adddup2(&actions, st[1], STATUS_FD);
   if (rc == 0) rc = posix_spawn_file_actions_addchdir_np(&actions, cwd);
 #ifdef HAVE_CLOSEFROM_NP
   /* Belt and braces: an fd some library opened without O_CLOEXEC must not reach the workload. */
-  if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, status_pipe ? STATUS_FD + 1 : 3);
 #endif
   if (rc != 0) {
     throw_errno(env, rc, "posix_spawn_file_actions");
@@ -219,6 +229,22 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
     /* glibc reports the exec's own errno (ENOENT, EACCES, ENOEXEC, a bad cwd's ENOENT). */
     throw_errno(env, rc, "posix_spawn");
     goto done;
+  }
+
+  if (status_pipe) {
+    close(st[1]);
+    st[1] = -1;
+    int child_errno = 0;
+    ssize_t n;
+    do n = read(st[0], &child_errno, sizeof child_errno);
+    while (n < 0 && errno == EINTR);
+    if (n == (ssize_t)sizeof child_errno) {
+      /* It reported and is exiting: reap it here, since no watcher will. */
+      int ignored;
+      while (waitpid(pid, &ignored, 0) < 0 && errno == EINTR) {}
+      throw_errno(env, child_errno, "exec");
+      goto done;
+    }
   }
 
   /* The child holds its ends now; ours must not keep the pipes open past its exit. */
@@ -251,6 +277,7 @@ done:
   close_pair(in);
   close_pair(out);
   close_pair(err);
+  close_pair(st);
   free(path);
   free(cwd);
   free_strings(argv);

@@ -1,6 +1,7 @@
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { binding } from './binding.js';
+import { execAsArgv, execAsHelper } from './exec-as.js';
 
 export interface PosixSpawnOptions {
   /** An executable path, already resolved: no PATH search happens here. */
@@ -11,6 +12,12 @@ export interface PosixSpawnOptions {
   readonly cwd: string;
   /** A pipe for stdin; otherwise stdin is /dev/null. */
   readonly stdin: boolean;
+  /**
+   * Run as this uid:gid with no supplementary groups (the caller must be root). posix_spawn
+   * cannot switch users, so the process starts as conch-exec-as, which switches and executes
+   * `file`; a failure of either still throws here, with its errno (EPERM, EACCES, …).
+   */
+  readonly user?: { readonly uid: number; readonly gid: number };
 }
 
 export interface PosixSpawnExit {
@@ -39,7 +46,16 @@ const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) =
  */
 export function posixSpawn(options: PosixSpawnOptions): PosixChild {
   const envp = Object.entries(options.env).map(([k, v]) => `${k}=${v}`);
-  const fds = binding().spawn(options.file, options.argv, envp, options.cwd, options.stdin);
+  let fds;
+  if (options.user) {
+    const helper = execAsHelper();
+    if (helper instanceof Error) throw helper;
+    const [argv0 = options.file, ...args] = options.argv;
+    const argv = execAsArgv(helper, { user: options.user, statusFd: 3 }, options.file, argv0, args);
+    fds = binding().spawn(helper, argv, envp, options.cwd, options.stdin, true);
+  } else {
+    fds = binding().spawn(options.file, options.argv, envp, options.cwd, options.stdin, false);
+  }
   const exited = new Promise<PosixSpawnExit>((resolve) => {
     binding().watchExit(fds.pid, (err, exitCode, signal) => {
       if (err) resolve({ exitCode: null, signal: null });

@@ -1,9 +1,9 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { posixSpawn, posixSpawnAvailability, type PosixSpawnOptions } from '../src/index.js';
+import { execAsHelper, posixSpawn, posixSpawnAvailability, type PosixSpawnOptions } from '../src/index.js';
 
 const base = { env: { PATH: '/usr/bin:/bin' }, cwd: '/', stdin: false };
 const opts = (file: string, argv: string[], extra: Partial<PosixSpawnOptions> = {}): PosixSpawnOptions => ({ file, argv, ...base, ...extra });
@@ -15,6 +15,18 @@ function collect(stream: Socket): Promise<string> {
 }
 
 const openFds = () => readdirSync('/proc/self/fd').length;
+
+/** Our children that exited and were never reaped. */
+function zombieChildren(): number[] {
+  return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).flatMap((pid) => {
+    try {
+      const [state, ppid] = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return state === 'Z' && Number(ppid) === process.pid ? [Number(pid)] : [];
+    } catch {
+      return [];
+    }
+  });
+}
 
 describe('posixSpawn', () => {
   it('is available on this machine', () => {
@@ -59,6 +71,29 @@ describe('posixSpawn', () => {
     expect(() => posixSpawn(opts('/bin/echo', ['echo', 'a\0b']))).toThrow(TypeError);
     expect(() => posixSpawn(opts('/bin/echo', ['echo'], { env: { 'A\0': 'x' } }))).toThrow(TypeError);
     expect(() => posixSpawn(opts('/bin/echo', []))).toThrow(TypeError);
+  });
+
+  it.runIf(process.getuid?.() === 0)('runs as another user with no supplementary groups, through conch-exec-as', async () => {
+    expect(execAsHelper()).toEqual(expect.any(String));
+    const child = posixSpawn(opts('/bin/sh', ['sh', '-c', 'echo "$0"; id -u; id -g; id -G; ls /proc/self/fd | wc -l'], { user: { uid: 65534, gid: 65534 } }));
+    const [stdout, , exit] = await Promise.all([collect(child.stdout), collect(child.stderr), child.exited]);
+    // fds: 0-2, and ls's handle on the directory it lists: nothing of ours, not the status pipe.
+    expect({ stdout, exit }).toEqual({ stdout: 'sh\n65534\n65534\n65534\n4\n', exit: { exitCode: 0, signal: null } });
+  });
+
+  it.runIf(process.getuid?.() === 0)('throws the errno of an exec that fails after the switch, and leaves no child behind', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'conch-posix-spawn-'));
+    try {
+      // Executable by root (its owner) only: nobody gets EACCES from execve, reported through fd 3.
+      writeFileSync(join(dir, 'root-only'), '#!/bin/sh\necho ran\n', { mode: 0o700 });
+      const before = openFds();
+      expect(() => posixSpawn(opts(join(dir, 'root-only'), ['root-only'], { user: { uid: 65534, gid: 65534 } })))
+        .toThrow(expect.objectContaining({ code: 'EACCES', syscall: 'exec' }));
+      expect(openFds()).toBe(before);
+      expect(zombieChildren()).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('leaves no fd behind across 500 spawns, failed ones included', async () => {

@@ -8,13 +8,19 @@ import type { ProcessSpec, SpawnedProcess } from './spawned-process.js';
 /**
  * posix_spawn with pipes, as the leader of a new session and process group: no fork, so an
  * exec costs the same whatever the daemon's heap (see @conch/posix-spawn). argv[0] is looked
- * up in the child's PATH, as execvp in the child would.
+ * up in the child's PATH, as execvp in the child would. Another uid/gid goes through
+ * conch-exec-as (see @conch/posix-spawn), which drops the supplementary groups too.
  */
 export function spawnPipesPosix(spec: ProcessSpec): Promise<SpawnedProcess> {
   const file = spec.argv[0]!;
   let child;
   try {
-    child = posixSpawn({ file: resolveExecutable(file, spec.env), argv: spec.argv, env: spec.env, cwd: spec.cwd, stdin: spec.stdin });
+    const switchUser = spec.uid !== undefined || spec.gid !== undefined;
+    child = posixSpawn({
+      file: resolveExecutable(file, spec.env), argv: spec.argv, env: spec.env, cwd: spec.cwd, stdin: spec.stdin,
+      // Both ids, the current one for the id not asked for, as child_process.spawn leaves it unchanged.
+      ...(switchUser ? { user: { uid: spec.uid ?? process.getuid!(), gid: spec.gid ?? process.getgid!() } } : {}),
+    });
   } catch (err) {
     return Promise.reject(spawnError(err as NodeJS.ErrnoException, file, spec.cwd));
   }

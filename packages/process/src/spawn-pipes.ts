@@ -1,4 +1,4 @@
-import { posixSpawnAvailability } from '@conch/posix-spawn';
+import { execAsHelper, posixSpawnAvailability } from '@conch/posix-spawn';
 import { checkCwd } from './check-cwd.js';
 import { spawnPipesNode } from './spawn-pipes-node.js';
 import { spawnPipesPosix } from './spawn-pipes-posix.js';
@@ -10,13 +10,15 @@ export const SPAWN_IMPL_ENV = 'CONCH_SPAWN';
 export type SpawnImplementation = 'posix' | 'node';
 
 /**
- * Which way spawnPipes starts a process like `spec`: posix_spawn where it can (the addon is
- * there, and no uid/gid switch, which posix_spawn cannot do), child_process.spawn otherwise.
+ * Which way spawnPipes starts a process like `spec`: posix_spawn where the addon works (for
+ * another uid/gid only with conch-exec-as beside it, which does the switch), else
+ * child_process.spawn.
  */
 export function spawnImplementation(spec?: Pick<ProcessSpec, 'uid' | 'gid'>): SpawnImplementation {
   if (process.env[SPAWN_IMPL_ENV] === 'node') return 'node';
-  if (spec && (spec.uid !== undefined || spec.gid !== undefined)) return 'node';
-  return posixSpawnAvailability().available ? 'posix' : 'node';
+  if (!posixSpawnAvailability().available) return 'node';
+  if (spec && (spec.uid !== undefined || spec.gid !== undefined) && execAsHelper() instanceof Error) return 'node';
+  return 'posix';
 }
 
 /** How pipe commands are spawned on this machine, and why not through posix_spawn when not: for the daemon's log. */

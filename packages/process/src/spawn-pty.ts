@@ -43,15 +43,16 @@ export async function spawnPty(spec: ProcessSpec): Promise<SpawnedProcess> {
     throw spawnError(err as NodeJS.ErrnoException, file, spec.cwd);
   }
   const { uid, gid } = credentials(spec, file);
-  // node-pty's fork switches user without setgroups, so the command would keep root's
-  // supplementary groups: switch through conch-exec-as instead, which drops them.
+  // node-pty's forkpty child keeps every terminal master the daemon holds (another command's
+  // terminal, a root shell's too), and switches user without setgroups (root's groups would
+  // stay): exec through conch-exec-as, which closes the first and does the switch properly.
   let exec = { file, args };
-  if (uid !== -1) {
-    const helper = execAsHelper();
-    if (helper instanceof Error) {
-      throw new ConchError(ErrorCodes.SPAWN_FAILED, `cannot run a PTY command as ${uid}:${gid} without conch-exec-as: ${helper.message}`, { file, cwd: spec.cwd });
-    }
-    const [helperFile, ...helperArgs] = execAsArgv(helper, uid, gid, path, file, args);
+  const helper = execAsHelper();
+  if (helper instanceof Error && uid !== -1) {
+    throw new ConchError(ErrorCodes.SPAWN_FAILED, `cannot run a PTY command as ${uid}:${gid} without conch-exec-as: ${helper.message}`, { file, cwd: spec.cwd });
+  }
+  if (!(helper instanceof Error)) {
+    const [helperFile, ...helperArgs] = execAsArgv(helper, uid === -1 ? {} : { user: { uid, gid } }, path, file, args);
     exec = { file: helperFile!, args: helperArgs };
   }
   const size = spec.pty ?? DEFAULT_SIZE;

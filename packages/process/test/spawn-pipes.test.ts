@@ -28,10 +28,10 @@ const STATUS_SCRIPT = 'grep -E "^(SigIgn|SigBlk):" /proc/self/status; ls /proc/s
 const tmp = mkdtempSync(join(tmpdir(), 'conch-spawn-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-it('uses posix_spawn here (the addon builds on this machine), and child_process.spawn for another uid', () => {
+it('uses posix_spawn here (the addon builds on this machine), for another uid too (through conch-exec-as)', () => {
   expect(posixSpawnAvailability()).toEqual({ available: true });
   expect(spawnImplementation()).toBe('posix');
-  expect(spawnImplementation({ uid: 1000 })).toBe('node');
+  expect(spawnImplementation({ uid: 1000 })).toBe('posix');
 });
 
 describe.each(['posix', 'node'] as const)('spawnPipes through %s', (impl) => {
