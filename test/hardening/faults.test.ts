@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { encodeFrame } from '@conch/protocol';
 import { ConchError, ErrorCodes, LocalProcessShellSession, VsockShellSession, type CommandHandle } from '@conch/shell-client';
 import { startDaemon } from '../helpers/daemon-process.js';
@@ -82,6 +82,14 @@ class FreezableProxy {
   }
 }
 
+/** Stops the daemon when the test ends, failed too, so that a failing test leaves no conchd behind. */
+function stopAfterTest<T extends { stop(): Promise<unknown> }>(daemon: T): T {
+  onTestFinished(async () => {
+    await daemon.stop();
+  });
+  return daemon;
+}
+
 async function until<T>(probe: () => T | undefined, timeoutMs: number, stepMs = 10): Promise<T | undefined> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -93,7 +101,7 @@ async function until<T>(probe: () => T | undefined, timeoutMs: number, stepMs = 
 
 describe('faults', () => {
   it('100 clients SIGKILLed mid-stream leave no processes and no fds behind (kill-on-disconnect)', async () => {
-    const daemon = await startMeasuredDaemon(['--log-level', 'error', '--exit-retention', '1']);
+    const daemon = stopAfterTest(await startMeasuredDaemon(['--log-level', 'error', '--exit-retention', '1']));
     const pid = daemon.child.pid!;
     await killClientMidStream(daemon.endpoint);
     await settleEmpty(() => leftovers(pid, new Set()), 10_000);
@@ -134,7 +142,7 @@ describe('faults', () => {
   }, 180_000);
 
   it('reports a command lost and the session closed within 1 s of the daemon being SIGKILLed', async () => {
-    const daemon = await startDaemon();
+    const daemon = stopAfterTest(await startDaemon());
     const s = new VsockShellSession(daemon.endpoint);
     const h = await s.spawn(['yes', 'in flight']);
     const waited = h.wait().then(() => undefined, (err: unknown) => ({ err, at: performance.now() }));
@@ -162,7 +170,7 @@ describe('faults', () => {
     { how: 'a proxy between them stops forwarding', freeze: 'proxy' as const },
   ])('detects a half-open connection by keepalive when $how', async ({ freeze }) => {
     const KEEPALIVE_MS = 250;
-    const daemon = await startDaemon();
+    const daemon = stopAfterTest(await startDaemon());
     const pid = daemon.child.pid!;
     const proxy = freeze === 'proxy' ? await FreezableProxy.start(daemon.socket) : undefined;
     const s = new VsockShellSession(proxy ? `unix:${proxy.path}` : daemon.endpoint, { keepaliveMs: KEEPALIVE_MS });
@@ -198,7 +206,7 @@ describe('faults', () => {
   it('close() lets go of the connection, even while a connect is in flight or when the daemon no longer answers', async () => {
     // A QEMU virtio-serial chardev serves one host connection at a time: a session that keeps
     // its connection after close() locks every later client out of the guest.
-    const daemon = await startDaemon();
+    const daemon = stopAfterTest(await startDaemon());
     const proxy = await FreezableProxy.start(daemon.socket);
     const endpoint = `unix:${proxy.path}`;
     const released = () => until(() => (proxy.openClients === 0 ? true : undefined), 5000);
@@ -232,7 +240,7 @@ describe('faults', () => {
       console.log('skipped: prlimit (util-linux) is not installed, so conchd cannot be started with a low fd limit');
       ctx.skip();
     }
-    const daemon = await startWrappedDaemon(['prlimit', '--nofile=64:64']);
+    const daemon = stopAfterTest(await startWrappedDaemon(['prlimit', '--nofile=64:64']));
     const s = new VsockShellSession(daemon.endpoint);
     expect((await s.connect()).state).toBe('ready');
 
@@ -327,7 +335,7 @@ describe('faults', () => {
         // ENOSPC once the 64 KiB are used: that is the point
       }
 
-      const full = await startWrappedDaemon([], [], { TMPDIR: noInodes });
+      const full = stopAfterTest(await startWrappedDaemon([], [], { TMPDIR: noInodes }));
       const s = new VsockShellSession(full.endpoint);
       const failure = await s.exec('echo hi').catch((err: unknown) => err);
       expect(failure).toBeInstanceOf(ConchError);
@@ -351,7 +359,7 @@ describe('faults', () => {
       // Blocks full but inodes free: the state file is created empty, so `cd` cannot be carried
       // over. The command still reports its true exit, and the session keeps its old state
       // rather than a half-written one.
-      const blocks = await startWrappedDaemon([], [], { TMPDIR: noSpace });
+      const blocks = stopAfterTest(await startWrappedDaemon([], [], { TMPDIR: noSpace }));
       const b = new VsockShellSession(blocks.endpoint, { cwd: '/' });
       const r = await b.exec('cd /tmp && echo moved; exit 3');
       expect(r).toMatchObject({ exitCode: 3, stdout: 'moved\n' });
@@ -368,7 +376,7 @@ describe('faults', () => {
     const dir = mkdtempSync(join(tmpdir(), 'conch-badtmp-'));
     const file = join(dir, 'not-a-dir');
     writeFileSync(file, '');
-    const daemon = await startWrappedDaemon([], [], { TMPDIR: file });
+    const daemon = stopAfterTest(await startWrappedDaemon([], [], { TMPDIR: file }));
     const s = new VsockShellSession(daemon.endpoint);
     await expect(s.exec('echo hi')).rejects.toMatchObject({ code: ErrorCodes.SPAWN_FAILED, details: { errno: 'ENOTDIR' } });
     expect(daemon.child.exitCode).toBeNull();
@@ -378,7 +386,7 @@ describe('faults', () => {
   });
 
   it('a peer that sends requests but never reads the replies cannot grow the daemon without bound', async () => {
-    const daemon = await startDaemon(['--log-level', 'error']);
+    const daemon = stopAfterTest(await startDaemon(['--log-level', 'error']));
     const pid = daemon.child.pid!;
     const c = createConnection(daemon.socket);
     await new Promise((r) => c.once('connect', r));
