@@ -3,4 +3,3 @@ export { VMADDR_CID_ANY, VMADDR_CID_HOST, VMADDR_CID_LOCAL } from './constants.j
 export { VsockUnavailableError, vsockError } from './errors.js';
 export { createServer, VsockServer, type VsockServerOptions } from './server.js';
 export type { VsockSocket } from './vsock-socket.js';
-export { wrapFd } from './wrap-fd.js';

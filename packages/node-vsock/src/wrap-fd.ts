@@ -1,10 +1,9 @@
 import { Socket } from 'node:net';
 
 /**
- * Turns a connected, non-blocking stream fd into a net.Socket, with Node's own backpressure and
- * half-close: an AF_VSOCK socket, or a character device that supports poll (a virtio-serial
- * port). libuv classifies such an fd as UNKNOWN, so `new net.Socket({ fd })` refuses it; a Pipe
- * handle accepts any stream fd, and closing the socket closes the fd. RISK: `process.binding('pipe_wrap')` is internal
+ * Turns a connected, non-blocking socket fd into a net.Socket, with Node's own backpressure and
+ * half-close. libuv classifies an AF_VSOCK fd as UNKNOWN, so `new net.Socket({ fd })` refuses
+ * it; a Pipe handle accepts any stream fd. RISK: `process.binding('pipe_wrap')` is internal
  * (DEP0111). It is confined to this one module; the fallback, should Node remove it, is for the
  * addon to own a uv_poll_t per connection and implement the stream itself.
  */
@@ -22,6 +21,6 @@ export function wrapFd(fd: number, allowHalfOpen = false): Socket {
   pipeWrap ??= (process as unknown as { binding(name: string): PipeWrap }).binding('pipe_wrap');
   const handle = new pipeWrap.Pipe(pipeWrap.constants.SOCKET);
   const rc = handle.open(fd);
-  if (rc < 0) throw Object.assign(new Error(`cannot wrap fd ${fd} (libuv error ${rc})`), { code: 'EINVAL' });
+  if (rc < 0) throw Object.assign(new Error(`cannot wrap vsock fd ${fd} (libuv error ${rc})`), { code: 'EINVAL' });
   return new Socket({ handle, readable: true, writable: true, allowHalfOpen } as unknown as ConstructorParameters<typeof Socket>[0]);
 }

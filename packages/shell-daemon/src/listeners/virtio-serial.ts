@@ -1,6 +1,5 @@
-import { closeSync, constants as fsc, openSync } from 'node:fs';
-import type { Socket } from 'node:net';
-import { wrapFd } from '@conch/node-vsock';
+import { closeSync, createReadStream, createWriteStream, openSync, constants as fsc } from 'node:fs';
+import { Duplex } from 'node:stream';
 import type { AcceptStream, Listener } from './listener.js';
 import { findVirtioPort } from './find-virtio-port.js';
 
@@ -18,55 +17,63 @@ export interface VirtioSerialOptions {
 
 /**
  * A virtio-serial port: one byte stream with no connection boundaries. The host disconnecting
- * shows up as EOF (and POLLHUP), after which the port must be reopened for the next host
- * connection; each open is one daemon connection. Bytes the host sent before the port was open
- * are discarded by the guest kernel, which is why clients repeat Hello until a Welcome arrives.
+ * shows up as EOF, after which the port must be reopened for the next host connection; each
+ * open is one daemon connection. Bytes the host sent before the port was open are discarded by
+ * the guest kernel, which is why clients repeat Hello until a Welcome arrives.
  *
- * The port is opened O_NONBLOCK and driven by libuv's poll loop, as a net.Socket over a Pipe
- * handle (virtio_console implements poll), rather than through blocking fs streams on the
- * thread pool. While no host is connected the kernel blocks every write to the port
- * (will_write_block), so with blocking fs streams a reply written in the moment between the
- * host leaving and the EOF being read parks a pool thread in write() until the next host
- * connects, and fs streams wait for that write before they close the fd: the port could not be
- * reopened until then, and the stale bytes went to that next host. Non-blocking, such a write
- * waits in libuv's queue and is dropped with the socket at the EOF; no thread waits on the port.
- * (QEMU itself may still hand the next host output it took from the guest for the last one;
- * the client's handshake skips it: packages/shell-client/src/handshake-reply.ts.)
+ * Reads go through fs streams on libuv's thread pool: a character device is not a handle
+ * libuv can poll (net.Socket rejects it), so one pool thread waits in read() while a host is
+ * connected. The CLI raises UV_THREADPOOL_SIZE so that this never starves spawns or file I/O.
+ *
+ * Not a Pipe handle over an O_NONBLOCK fd (tried): virtio_console reports POLLHUP whenever no
+ * host is connected, and libuv takes POLLHUP after a short read as the end of the stream. A
+ * host that reconnects between the poll and the read has its first bytes (its Hello) read and
+ * then a false EOF: the daemon answers the Welcome and closes that connection, and the host's
+ * next requests go unanswered. The e2e VM under load showed just that (a Welcome, then no
+ * answer to SpawnSession), in two of four runs on that design. A blocking read returns 0 only
+ * when, at that moment, no host is connected and nothing is queued. What the blocking design
+ * costs: a write issued just after a host left waits (will_write_block) until the next host
+ * connects, and this connection closes only then.
  */
 export function listenVirtioSerial(name: string, accept: AcceptStream, options: VirtioSerialOptions): Listener {
   const path = findVirtioPort(name);
   let closed = false;
-  let current: Socket | undefined;
+  let current: Duplex | undefined;
   let timer: NodeJS.Timeout | undefined;
-
-  const retry = (err: Error) => {
-    options.onError(err);
-    timer = setTimeout(open, REOPEN_DELAY_MS);
-  };
 
   const open = () => {
     if (closed) return;
     let fd: number;
     try {
-      fd = openSync(path, fsc.O_RDWR | fsc.O_NOCTTY | fsc.O_NONBLOCK);
+      fd = openSync(path, fsc.O_RDWR | fsc.O_NOCTTY);
     } catch (err) {
-      return retry(err as Error);
-    }
-    let socket: Socket;
-    try {
-      socket = wrapFd(fd);
-    } catch (err) {
-      closeSync(fd);
-      return retry(err as Error);
+      options.onError(err as Error);
+      timer = setTimeout(open, REOPEN_DELAY_MS);
+      return;
     }
     const openedAt = Date.now();
-    current = socket;
-    // Closing the socket closes the fd, which releases the port for the next open.
-    socket.once('close', () => {
+    const readable = createReadStream('', { fd, autoClose: false, highWaterMark: 256 * 1024 });
+    const writable = createWriteStream('', { fd, autoClose: false });
+    const stream = Duplex.from({ readable, writable });
+    current = stream;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
       current = undefined;
+      readable.destroy();
+      writable.destroy();
+      // A read may still be pending on the pool; closing the fd under it is what ends it.
+      try {
+        closeSync(fd);
+      } catch {
+        // Already closed.
+      }
       if (!closed) timer = setTimeout(open, Date.now() - openedAt < QUICK_EOF_MS ? REOPEN_DELAY_MS : 0);
-    });
-    accept(socket, { transport: 'virtio-serial', port: name, device: path });
+    };
+    stream.once('close', release);
+    stream.once('error', release);
+    accept(stream, { transport: 'virtio-serial', port: name, device: path });
   };
   open();
 
