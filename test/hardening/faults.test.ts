@@ -90,6 +90,70 @@ function stopAfterTest<T extends { stop(): Promise<unknown> }>(daemon: T): T {
   return daemon;
 }
 
+/**
+ * A Unix socket in front of a real conchd that behaves like a QEMU virtio-serial chardev and
+ * the guest's port: the client's connection never ends from the daemon's side, while the
+ * daemon's end is a connection that can close and be replaced by a fresh one without the
+ * client being told (the guest closing and reopening the port). `swallowRequests` drops the
+ * client's bytes after the first reply, as a daemon that stopped listening would.
+ */
+class VirtioLikeProxy {
+  readonly path: string;
+  readonly #server: Server;
+  readonly #clients = new Set<Socket>();
+  #upstream: Socket | undefined;
+  swallowRequests = false;
+
+  private constructor(path: string, server: Server) {
+    this.path = path;
+    this.#server = server;
+  }
+
+  static start(target: string): Promise<VirtioLikeProxy> {
+    const path = join(mkdtempSync(join(tmpdir(), 'conch-virtio-like-')), 'p.sock');
+    let proxy: VirtioLikeProxy | undefined;
+    const server = createServer((client) => {
+      proxy!.#clients.add(client);
+      client.on('error', () => {});
+      client.once('close', () => proxy!.#clients.delete(client));
+      let replied = false;
+      const dial = () => {
+        if (client.destroyed) return;
+        const upstream = createConnection(target);
+        proxy!.#upstream = upstream;
+        upstream.on('error', () => {});
+        upstream.on('data', (d) => {
+          replied = true;
+          client.write(d);
+        });
+        // The daemon closing its end is invisible to the client: the port is reopened.
+        upstream.once('close', () => setTimeout(dial, 20));
+      };
+      client.on('data', (d) => {
+        if (!(proxy!.swallowRequests && replied)) proxy!.#upstream?.write(d);
+      });
+      client.once('close', () => proxy!.#upstream?.destroy());
+      dial();
+    });
+    proxy = new VirtioLikeProxy(path, server);
+    return new Promise((r) => server.listen(path, () => r(proxy!)));
+  }
+
+  /** The daemon's end goes away and a fresh connection takes its place; the client sees nothing. */
+  reopenDaemonSide(): void {
+    this.#upstream?.destroy();
+  }
+
+  get openClients(): number {
+    return this.#clients.size;
+  }
+
+  close(): void {
+    for (const c of this.#clients) c.destroy();
+    this.#server.close();
+  }
+}
+
 async function until<T>(probe: () => T | undefined, timeoutMs: number, stepMs = 10): Promise<T | undefined> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -232,6 +296,49 @@ describe('faults', () => {
     } finally {
       proxy.close();
       await daemon.stop();
+    }
+  });
+
+  it('a daemon connection that was replaced under the client (HANDSHAKE_REQUIRED) ends the session at once, not a hang', async () => {
+    // virtio-serial: the daemon's end closed and reopened while the host stayed connected. The
+    // new daemon-side connection answers every request with HANDSHAKE_REQUIRED and closes, and
+    // those errors used to keep the keepalive content while the request waited forever.
+    const daemon = stopAfterTest(await startDaemon());
+    const proxy = await VirtioLikeProxy.start(daemon.socket);
+    try {
+      const s = new VsockShellSession(`unix:${proxy.path}`, { keepaliveMs: 250 });
+      expect((await s.connect()).state).toBe('ready');
+      expect((await s.exec(['echo', 'before'])).stdout).toBe('before\n');
+      proxy.reopenDaemonSide();
+      await sleep(200);
+      const startedAt = performance.now();
+      const outcome = await Promise.race([s.exec(['echo', 'after']).then(() => 'answered', (err: unknown) => err), sleep(10_000).then(() => 'still waiting')]);
+      const ms = performance.now() - startedAt;
+      expect(outcome, 'the request must fail, typed, rather than wait for an answer that cannot come').toMatchObject({ code: ErrorCodes.UNAVAILABLE, reason: 'closed' });
+      expect(s.status).toMatchObject({ state: 'unavailable', reason: 'closed', message: expect.stringContaining('no longer knows this connection') });
+      expect(ms).toBeLessThan(3000);
+      await s.close();
+      expect(await until(() => (proxy.openClients === 0 ? true : undefined), 5000)).toBe(true);
+    } finally {
+      proxy.close();
+    }
+  });
+
+  it('connect() gives up (connect-timeout) on a daemon that handshakes but never creates the session, and lets go of the connection', async () => {
+    const daemon = stopAfterTest(await startDaemon());
+    const proxy = await VirtioLikeProxy.start(daemon.socket);
+    proxy.swallowRequests = true;
+    try {
+      // Keepalive off: nothing but connect's own bound can end the wait.
+      const s = new VsockShellSession(`unix:${proxy.path}`, { keepaliveMs: 0, connectTimeoutMs: 1500 });
+      const startedAt = performance.now();
+      const status = await Promise.race([s.connect(), sleep(10_000).then(() => undefined)]);
+      expect(status, 'connect() was still waiting after 10 s').toMatchObject({ state: 'unavailable', reason: 'connect-timeout' });
+      expect(performance.now() - startedAt).toBeLessThan(4000);
+      expect(await until(() => (proxy.openClients === 0 ? true : undefined), 5000), 'the connection it opened is still open').toBe(true);
+      await s.close();
+    } finally {
+      proxy.close();
     }
   });
 

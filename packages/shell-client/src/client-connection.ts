@@ -180,6 +180,15 @@ export class ClientConnection extends EventEmitter<ClientConnectionEvents> {
       case 'Welcome':
         return;
       case 'Error': {
+        if (message.code === ErrorCodes.HANDSHAKE_REQUIRED) {
+          // The daemon's end of this stream is a new connection that never saw our Hello: on a
+          // virtio-serial port, which has no connection boundaries, it closed and reopened the
+          // port while we stayed connected. Nothing we sent it will be answered. Its errors
+          // would also keep the keepalive content, so end the connection here, not by timeout.
+          this.#onClose(`the daemon no longer knows this connection (${message.message})`);
+          this.#channel.destroy();
+          return;
+        }
         const err = new RemoteError(message.code, message.message, message.details ? { ...message.details } : undefined);
         if (message.id !== undefined && this.#settle(message.id, err)) return;
         if (message.command !== undefined) {

@@ -258,14 +258,24 @@ export class VsockShellSession extends SessionBase {
   async #connect(): Promise<SessionStatus> {
     const log = this.#options.log;
     const started = Date.now();
+    const timeoutMs = this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    let opened: ClientConnection | undefined;
     try {
-      const connection = this.#parent ? await this.#parent.#ready() : await this.#open();
+      const connection = this.#parent ? await this.#parent.#ready() : (opened = await this.#open());
       if (this.#abandon(connection)) return this.#status;
-      this.#session = await this.#spawnSession(connection);
+      // Connecting ends with the daemon-side session: a daemon that handshakes but never answers
+      // SpawnSession (or whose errors keep the keepalive content) must not hold connect() open.
+      this.#session = await withDeadline(
+        this.#spawnSession(connection),
+        Math.max(1, timeoutMs - (Date.now() - started)),
+        () => new UnavailableError('connect-timeout', `the daemon at ${this.endpoint} did not create a session within ${timeoutMs} ms of connecting`),
+      );
       if (this.#abandon(connection)) return this.#status;
       this.#adopt(connection);
       log?.({ event: 'connected', endpoint: this.endpoint, ms: Date.now() - started, instanceId: connection.welcome.instanceId });
     } catch (err) {
+      // A connection opened for this attempt is not adopted: close it, or it holds the transport.
+      opened?.close();
       this.#fail(err);
     }
     return this.#status;
@@ -381,10 +391,10 @@ export class VsockShellSession extends SessionBase {
 }
 
 /** Rejects once `ms` have passed without `promise` settling; the timer never keeps the process alive. */
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+function withDeadline<T>(promise: Promise<T>, ms: number, timedOut: () => Error = () => new Error(`no answer within ${ms} ms`)): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(timedOut()), ms);
     timer.unref();
   });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
