@@ -195,7 +195,9 @@ describe.skipIf(unavailable !== undefined)('conchd in a real VM (QEMU, Debian cl
       const vm = await sharedVm();
       const path = vm.endpoints.virtioSerial.slice('unix:'.length);
       for (let round = 0; round < 5; round++) {
-        await dropMidStream(path);
+        await dropMidStream(path).catch((err: Error) => {
+          throw new Error(`round ${round}: ${err.message}\nguest console (conchd's log) ends:\n${vm.console().slice(-3000)}`);
+        });
         const next = guestSession(vm.endpoints.virtioSerial, { connectTimeoutMs: 20_000 });
         const status = await next.connect();
         expect(status.state, `round ${round}: ${JSON.stringify(status)}`).toBe('ready');
@@ -267,18 +269,22 @@ async function dropMidStream(path: string): Promise<void> {
     }
     throw new Error(`raw client: no ${what} within 20 s`);
   };
-  const nonce = Math.floor(Math.random() * 1e9);
-  await waitFor((m) => m.type === 'Welcome' && m.nonce === nonce, 'Welcome', () =>
-    send({ type: 'Hello', minVersion: 1, maxVersion: 1, nonce, maxFrameBytes: 1 << 20, capabilities: [], client: 'drop-mid-stream' }),
-  );
-  send({ type: 'SpawnSession', id: 1, onDisconnect: { policy: 'kill' } });
-  const spawned = await waitFor((m) => m.type === 'SessionSpawned' && m.id === 1, 'SessionSpawned');
-  if (spawned.type !== 'SessionSpawned') throw new Error('unreachable');
-  send({ type: 'ExecCommand', id: 2, session: spawned.session, argv: ['yes', 'conch'], window: 1 << 30 });
-  const started = await waitFor((m) => m.type === 'CommandStarted' && m.id === 2, 'CommandStarted');
-  if (started.type !== 'CommandStarted') throw new Error('unreachable');
-  await waitFor((m) => m.type === 'StreamOutput' && m.command === started.command, 'StreamOutput');
-  socket.pause();
-  await new Promise((r) => setTimeout(r, 500));
-  socket.destroy();
+  try {
+    const nonce = Math.floor(Math.random() * 1e9);
+    await waitFor((m) => m.type === 'Welcome' && m.nonce === nonce, 'Welcome', () =>
+      send({ type: 'Hello', minVersion: 1, maxVersion: 1, nonce, maxFrameBytes: 1 << 20, capabilities: [], client: 'drop-mid-stream' }),
+    );
+    send({ type: 'SpawnSession', id: 1, onDisconnect: { policy: 'kill' } });
+    const spawned = await waitFor((m) => m.type === 'SessionSpawned' && m.id === 1, 'SessionSpawned');
+    if (spawned.type !== 'SessionSpawned') throw new Error('unreachable');
+    send({ type: 'ExecCommand', id: 2, session: spawned.session, argv: ['yes', 'conch'], window: 1 << 30 });
+    const started = await waitFor((m) => m.type === 'CommandStarted' && m.id === 2, 'CommandStarted');
+    if (started.type !== 'CommandStarted') throw new Error('unreachable');
+    await waitFor((m) => m.type === 'StreamOutput' && m.command === started.command, 'StreamOutput');
+    socket.pause();
+    await new Promise((r) => setTimeout(r, 500));
+  } finally {
+    // Also when a step above fails: a socket left open would hold the chardev for every later test.
+    socket.destroy();
+  }
 }
