@@ -3,6 +3,13 @@ import { ProtocolError } from './errors.js';
 import { varintLength } from './varint.js';
 
 /**
+ * A body that comes in more pieces than this is joined as it arrives instead: a peer trickling a
+ * frame a byte per read must not make us hold an object per byte. A legitimate 1 MiB frame in
+ * 64 KiB reads is 17 pieces.
+ */
+const MAX_PIECES = 64;
+
+/**
  * Splits a byte stream into frame bodies, synchronously, as chunks arrive: the framing of
  * length-prefixed-stream (an unsigned LEB128 length, then the body), read the same way.
  *
@@ -26,6 +33,9 @@ export class FrameReader {
   #missing = 0;
   #length = 0;
   #pieces: Buffer[] = [];
+  /** The body being joined, once it came in more than MAX_PIECES pieces, and how much of it is in. */
+  #joined: Buffer | undefined;
+  #joinedBytes = 0;
   #failed = false;
 
   constructor(maxFrameBytes: number, onFrame: (pieces: readonly Buffer[], length: number) => void) {
@@ -44,7 +54,7 @@ export class FrameReader {
         continue;
       }
       const take = Math.min(this.#missing, chunk.length - at);
-      this.#pieces.push(at === 0 && take === chunk.length ? chunk : chunk.subarray(at, at + take));
+      this.#keep(at === 0 && take === chunk.length ? chunk : chunk.subarray(at, at + take));
       at += take;
       this.#missing -= take;
       if (this.#missing === 0) this.#emit();
@@ -71,15 +81,32 @@ export class FrameReader {
     return at;
   }
 
+  #keep(piece: Buffer): void {
+    if (!this.#joined && this.#pieces.length < MAX_PIECES) {
+      this.#pieces.push(piece);
+      return;
+    }
+    if (!this.#joined) {
+      // The declared length was checked against the limit before anything was kept.
+      this.#joined = Buffer.allocUnsafe(this.#length);
+      for (const kept of this.#pieces) this.#joinedBytes += kept.copy(this.#joined, this.#joinedBytes);
+      this.#pieces = [];
+    }
+    this.#joinedBytes += piece.copy(this.#joined, this.#joinedBytes);
+  }
+
   #emit(): void {
-    const pieces = this.#pieces;
+    const pieces = this.#joined ? [this.#joined] : this.#pieces;
     this.#pieces = [];
+    this.#joined = undefined;
+    this.#joinedBytes = 0;
     this.#onFrame(pieces, this.#length);
   }
 
   #tooLarge(): never {
     this.#failed = true;
     this.#pieces = [];
+    this.#joined = undefined;
     throw new ProtocolError(ErrorCodes.FRAME_TOO_LARGE, `frame length exceeds the limit of ${this.#maxFrameBytes} bytes`, {
       maxFrameBytes: this.#maxFrameBytes,
     });

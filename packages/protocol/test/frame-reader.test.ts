@@ -79,6 +79,17 @@ describe('FrameReader', () => {
     expect(Buffer.concat(seen[0]!).equals(body)).toBe(true);
   });
 
+  it('joins a body trickled in many small reads, so a peer cannot make it hold an object per byte', () => {
+    const body = Buffer.from(Array.from({ length: 1000 }, (_, i) => i & 0xff));
+    const bytes = Buffer.concat([varint(body.length), body]);
+    const seen: Buffer[][] = [];
+    const reader = new FrameReader(MAX, (pieces) => seen.push([...pieces]));
+    for (let i = 0; i < bytes.length; i++) reader.push(bytes.subarray(i, i + 1));
+    expect(seen.length).toBe(1);
+    expect(seen[0]!.length).toBe(1);
+    expect(seen[0]![0]!.equals(body)).toBe(true);
+  });
+
   it('fails on a length over the limit as soon as the prefix is read, and stays failed', () => {
     const seen: number[] = [];
     const reader = new FrameReader(MAX, (_pieces, length) => seen.push(length));
