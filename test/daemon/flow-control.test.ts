@@ -36,9 +36,11 @@ async function expectBoundedUnderStall(options: { windowBytes?: number }, stallM
     await sleep(500);
   }
   const peak = Math.max(...samples);
-  // Two rings of 4 MiB per stream, the socket buffers, and frames in flight: a fixed bound,
-  // where an unbounded daemon would have grown by gigabytes in this time.
-  expect(peak - baseline, `baseline ${baseline}, samples ${samples.join(',')}`).toBeLessThan(96 * MiB);
+  // Two rings of 4 MiB, the socket buffers and frames in flight, and what the allocator keeps of
+  // the read buffers that passed through: measured here at +80 to +97 MiB, the same at ca39f6a
+  // (+90) as after output gathering (+85), and +47 MiB with 1 MiB rings. A fixed bound, where an
+  // unbounded daemon would have grown by gigabytes in this time.
+  expect(peak - baseline, `baseline ${baseline}, samples ${samples.join(',')}`).toBeLessThan(128 * MiB);
   const late = samples.slice(Math.floor(samples.length / 2));
   expect(Math.max(...late) - Math.min(...late)).toBeLessThan(32 * MiB);
   await yes.kill('SIGKILL');
