@@ -23,6 +23,20 @@ export function signalGroup(pgid: number, signal: SignalName): boolean {
   }
 }
 
+/**
+ * Signals the group only, never a lone process by that pid: for a group whose leader has
+ * exited, whose pid may since belong to some other process. Returns false when the group is gone.
+ */
+export function signalExistingGroup(pgid: number, signal: SignalName): boolean {
+  try {
+    process.kill(-pgid, signalNumber(signal));
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+}
+
 /** Whether any process is left in the group (signal 0 only checks). */
 export function groupAlive(pgid: number): boolean {
   try {

@@ -1,5 +1,5 @@
 import { ConchError, ErrorCodes, type CommandInfo, type OutputFd, type SignalName } from '@conch/protocol';
-import { signalGroup, terminateGroup, type Execution, type ExecutionResult } from '@conch/process';
+import { groupAlive, signalExistingGroup, terminateGroup, type Execution, type ExecutionResult } from '@conch/process';
 import { OutputRing } from './output-ring.js';
 import { perFd } from './per-fd.js';
 import type { Subscriber } from './subscriber.js';
@@ -13,6 +13,9 @@ interface Subscription {
   readonly window: number;
   exitSent: boolean;
 }
+
+/** How often an exited command's group, still populated by what the leader left, is checked for its end. */
+const GROUP_WATCH_MS = 1000;
 
 /** The longest output waits for more to fill its frame (see Command.#pumpSoon). */
 const FLUSH_DELAY_MS = 4;
@@ -40,6 +43,8 @@ export class Command {
   /** Set while the process runs; dropped at exit, with the child, its streams and their listeners. */
   #execution: Execution | undefined;
   #pid = 0;
+  /** The group had no process left after exit: its id may be anyone's now. */
+  #groupGone = false;
   #pty = false;
   #subscription: Subscription | undefined;
   #result: ExecutionResult | undefined;
@@ -109,6 +114,7 @@ export class Command {
       // An exited command is kept for attach and list (for --exit-retention), possibly many
       // thousands of them: keep its status and rings, not the process objects (about 8 KiB each).
       this.#execution = undefined;
+      this.#watchGroup();
       this.pump();
     });
   }
@@ -242,14 +248,36 @@ export class Command {
   }
 
   // After exit there is no Execution, but processes the leader left in its group may still be
-  // there to signal, as they were before the leader exited.
+  // there to signal, as they were before the leader exited; once the group is gone its id is
+  // free for the kernel to give to a new process, so nothing is signalled any more.
   signal(signal: SignalName): void {
-    signalGroup(this.#requirePid(), signal);
+    const pid = this.#requirePid();
+    if (this.#execution) this.#execution.signal(signal);
+    else if (!this.#groupGone) signalExistingGroup(pid, signal);
   }
 
   kill(signal?: SignalName, graceMs?: number): void {
+    const pid = this.#requirePid();
     if (this.#execution) this.#execution.kill(signal, graceMs);
-    else terminateGroup(this.#requirePid(), signal, graceMs);
+    else if (!this.#groupGone && groupAlive(pid)) terminateGroup(pid, signal, graceMs);
+  }
+
+  /**
+   * Watches, after exit, for the last process of the group to go, so that a later signal
+   * cannot reach a new process given the same id: a pid is not reused while a group of that
+   * id has members, so seeing the group empty within GROUP_WATCH_MS of its end is enough.
+   */
+  #watchGroup(): void {
+    if (!groupAlive(this.#pid)) {
+      this.#groupGone = true;
+      return;
+    }
+    const timer = setInterval(() => {
+      if (groupAlive(this.#pid)) return;
+      this.#groupGone = true;
+      clearInterval(timer);
+    }, GROUP_WATCH_MS);
+    timer.unref();
   }
 
   resize(cols: number, rows: number): void {
