@@ -103,6 +103,8 @@ class VirtioLikeProxy {
   readonly #clients = new Set<Socket>();
   #upstream: Socket | undefined;
   swallowRequests = false;
+  /** Replace the daemon's end once, right after it first answers (the Welcome). */
+  reopenAfterFirstReply = false;
 
   private constructor(path: string, server: Server) {
     this.path = path;
@@ -125,6 +127,10 @@ class VirtioLikeProxy {
         upstream.on('data', (d) => {
           replied = true;
           client.write(d);
+          if (proxy!.reopenAfterFirstReply) {
+            proxy!.reopenAfterFirstReply = false;
+            upstream.destroy();
+          }
         });
         // The daemon closing its end is invisible to the client: the port is reopened.
         upstream.once('close', () => setTimeout(dial, 20));
@@ -319,6 +325,25 @@ describe('faults', () => {
       expect(ms).toBeLessThan(3000);
       await s.close();
       expect(await until(() => (proxy.openClients === 0 ? true : undefined), 5000)).toBe(true);
+    } finally {
+      proxy.close();
+    }
+  });
+
+  it('connect() starts over, within its bound, when the daemon connection is replaced right after the handshake', async () => {
+    // The window between a host's Welcome and its SpawnSession is where a virtio-serial guest
+    // that has just seen the previous host leave may reopen the port (seen in the e2e VM).
+    const daemon = stopAfterTest(await startDaemon());
+    const proxy = await VirtioLikeProxy.start(daemon.socket);
+    proxy.reopenAfterFirstReply = true;
+    try {
+      const events: string[] = [];
+      const s = new VsockShellSession(`unix:${proxy.path}`, { connectTimeoutMs: 5000, log: (e) => events.push(e.event) });
+      const status = await s.connect();
+      expect(status.state, JSON.stringify(status)).toBe('ready');
+      expect(events).toContain('connect retry');
+      expect((await s.exec(['echo', 'after the retry'])).stdout).toBe('after the retry\n');
+      await s.close();
     } finally {
       proxy.close();
     }

@@ -1,5 +1,5 @@
 import { formatEndpoint, parseEndpoint, type Endpoint, type SessionInfo } from '@conch/protocol';
-import { ClientConnection } from './client-connection.js';
+import { ClientConnection, HELLO_RETRY_MS } from './client-connection.js';
 import type { CommandHandle } from './command-handle.js';
 import { UnavailableError } from './errors.js';
 import type { SessionOptions, SpawnOptions } from './options.js';
@@ -53,6 +53,8 @@ export const DEFAULT_RECONNECT_TIMEOUT_MS = 30_000;
 /** First reconnect delay, doubled per attempt up to RECONNECT_MAX_DELAY_MS. */
 const RECONNECT_FIRST_DELAY_MS = 50;
 const RECONNECT_MAX_DELAY_MS = 2_000;
+/** Pause before connect() tries again after losing a connection right after its handshake. */
+const CONNECT_RETRY_DELAY_MS = 50;
 /** How long close() waits for the daemon to confirm KillSession before it lets go of the connection anyway. */
 const CLOSE_KILL_SESSION_TIMEOUT_MS = 2_000;
 
@@ -238,9 +240,8 @@ export class VsockShellSession extends SessionBase {
   }
 
   /** One connect attempt: transport, handshake. Throws UnavailableError. */
-  async #open(): Promise<ClientConnection> {
+  async #open(timeoutMs = this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS): Promise<ClientConnection> {
     const target = this.#target!;
-    const timeoutMs = this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const started = Date.now();
     const stream = await openTransport(target, { timeoutMs });
     return ClientConnection.handshake(
@@ -259,26 +260,47 @@ export class VsockShellSession extends SessionBase {
     const log = this.#options.log;
     const started = Date.now();
     const timeoutMs = this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    let opened: ClientConnection | undefined;
-    try {
-      const connection = this.#parent ? await this.#parent.#ready() : (opened = await this.#open());
-      if (this.#abandon(connection)) return this.#status;
-      // Connecting ends with the daemon-side session: a daemon that handshakes but never answers
-      // SpawnSession (or whose errors keep the keepalive content) must not hold connect() open.
-      this.#session = await withDeadline(
-        this.#spawnSession(connection),
-        Math.max(1, timeoutMs - (Date.now() - started)),
-        () => new UnavailableError('connect-timeout', `the daemon at ${this.endpoint} did not create a session within ${timeoutMs} ms of connecting`),
-      );
-      if (this.#abandon(connection)) return this.#status;
-      this.#adopt(connection);
-      log?.({ event: 'connected', endpoint: this.endpoint, ms: Date.now() - started, instanceId: connection.welcome.instanceId });
-    } catch (err) {
-      // A connection opened for this attempt is not adopted: close it, or it holds the transport.
-      opened?.close();
-      this.#fail(err);
+    const remaining = () => timeoutMs - (Date.now() - started);
+    for (let attempt = 1; ; attempt++) {
+      let opened: ClientConnection | undefined;
+      try {
+        const connection = this.#parent ? await this.#parent.#ready() : (opened = await this.#open(Math.max(1, remaining())));
+        if (this.#abandon(connection)) return this.#status;
+        // Connecting ends with the daemon-side session: a daemon that handshakes but never answers
+        // SpawnSession (or whose errors keep the keepalive content) must not hold connect() open.
+        // Pings meanwhile, as often as Hellos: if the daemon's end was replaced after the Welcome
+        // (virtio-serial), SpawnSession was dropped with the old one, and only a later frame can
+        // reach the new one and draw the HANDSHAKE_REQUIRED that tells us to start over.
+        const probe = connection === opened ? setInterval(() => connection.request({ type: 'Ping' }).catch(() => {}), HELLO_RETRY_MS) : undefined;
+        try {
+          this.#session = await withDeadline(
+            this.#spawnSession(connection),
+            Math.max(1, remaining()),
+            () => new UnavailableError('connect-timeout', `the daemon at ${this.endpoint} did not create a session within ${timeoutMs} ms of connecting`),
+          );
+        } finally {
+          clearInterval(probe);
+        }
+        if (this.#abandon(connection)) return this.#status;
+        this.#adopt(connection);
+        log?.({ event: 'connected', endpoint: this.endpoint, ms: Date.now() - started, attempt, instanceId: connection.welcome.instanceId });
+        return this.#status;
+      } catch (err) {
+        // A connection opened for this attempt is not adopted: close it, or it holds the transport.
+        opened?.close();
+        // Lost right after the handshake, before any state of ours exists on it: on virtio-serial
+        // the daemon's end can close and reopen just then (the host cannot see it), so a fresh
+        // handshake is the whole remedy. Only within the connect bound, and never after close().
+        const lostEarly = err instanceof UnavailableError && err.reason === 'closed' && opened !== undefined;
+        if (lostEarly && !this.#closedByUser && remaining() > CONNECT_RETRY_DELAY_MS) {
+          log?.({ event: 'connect retry', attempt, error: (err as Error).message });
+          await new Promise((r) => setTimeout(r, CONNECT_RETRY_DELAY_MS));
+          continue;
+        }
+        this.#fail(err);
+        return this.#status;
+      }
     }
-    return this.#status;
   }
 
   #adopt(connection: ClientConnection): void {
