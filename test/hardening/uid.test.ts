@@ -77,6 +77,16 @@ describe.each(backends)('commands as another uid/gid: $name', ({ open }) => {
     await done();
   });
 
+  it.skipIf(!isRoot)('a shell command as another user than its session\'s runs clean, and its cd/export stay its own', async () => {
+    const { session, done } = await open();
+    const r = await session.exec('cd /tmp && export AS_NOBODY=1; id -u; exit 3', { uid: NOBODY, gid: NOBODY });
+    // Nothing but the command's own output: no wrapper complaining about the session's state file.
+    expect(r).toMatchObject({ exitCode: 3, stdout: `${NOBODY}\n`, stderr: '' });
+    const after = await session.exec('pwd; echo "${AS_NOBODY:-unset}"');
+    expect(after.stdout).toBe(`${(await session.exec('pwd')).stdout.trim()}\nunset\n`);
+    await done();
+  });
+
   it.skipIf(!isRoot)('the switch is real: ids are 65534, and root\'s supplementary groups are dropped', async () => {
     const { session, done } = await open();
     const ids = await session.exec(['sh', '-c', 'id -u; id -g; id -G'], { uid: NOBODY, gid: NOBODY });

@@ -67,9 +67,12 @@ export class CommandSession {
     const before = this.#state;
     const cwd = request.cwd === undefined ? before.cwd : resolve(before.cwd, request.cwd);
     const env = { ...before.env, ...request.env, PWD: cwd };
-    const stateFile = request.command === undefined ? undefined : this.#nextStateFile();
+    // The session's state directory belongs to the session's user; a command run as another
+    // user could not write its state there, so what it changes with cd/export stays its own.
+    const asSessionUser = (request.uid ?? this.uid) === this.uid && (request.gid ?? this.gid) === this.gid;
+    const stateFile = request.command === undefined || !asSessionUser ? undefined : this.#nextStateFile();
     let argv: readonly string[];
-    if (request.command !== undefined) argv = shellArgv(this.shell, request.command, stateFile!);
+    if (request.command !== undefined) argv = stateFile === undefined ? [this.shell, '-c', request.command] : shellArgv(this.shell, request.command, stateFile);
     else if (request.argv !== undefined && request.argv.length > 0) argv = request.argv;
     else throw new ConchError(ErrorCodes.INVALID_ARGUMENT, 'a command needs either a shell string or a non-empty argv');
     const spec: ProcessSpec = {
