@@ -69,7 +69,9 @@ export class CommandSession {
     const env = { ...before.env, ...request.env, PWD: cwd };
     // The session's state directory belongs to the session's user; a command run as another
     // user could not write its state there, so what it changes with cd/export stays its own.
-    const asSessionUser = (request.uid ?? this.uid) === this.uid && (request.gid ?? this.gid) === this.gid;
+    const uid = this.uid ?? process.getuid?.();
+    const gid = this.gid ?? process.getgid?.();
+    const asSessionUser = (request.uid ?? uid) === uid && (request.gid ?? gid) === gid;
     const stateFile = request.command === undefined || !asSessionUser ? undefined : this.#nextStateFile();
     let argv: readonly string[];
     if (request.command !== undefined) argv = stateFile === undefined ? [this.shell, '-c', request.command] : shellArgv(this.shell, request.command, stateFile);
