@@ -1,14 +1,8 @@
-import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { VsockShellSession } from '@conch/shell-client';
 import { row } from '../lib/row.mjs';
+import { startFrameServer } from '../lib/start-frame-server.mjs';
 import { interleave, timed } from '../lib/stats.mjs';
-
-const SERVER = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib', 'frame-server.mjs');
 
 /** Connect, one 64 B echo, close: what any request/response protocol pays at the least. */
 function rawConnectEcho(path) {
@@ -31,13 +25,8 @@ function rawConnectEcho(path) {
  * one 64 B echo (far end in a child process).
  */
 export async function benchConnect({ daemon, scale }) {
-  const dir = mkdtempSync(join(tmpdir(), 'conch-bench-connect-'));
-  const server = fork(SERVER, [dir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const server = await startFrameServer('conch-bench-connect-');
   try {
-    await new Promise((resolve, reject) => {
-      server.once('message', resolve);
-      server.once('exit', (code) => reject(new Error(`frame server exited ${code}`)));
-    });
     const s = await interleave(Math.round(300 * scale), {
       conch: () => timed(async () => {
         const session = new VsockShellSession(daemon.endpoint, { reconnect: false });
@@ -45,11 +34,10 @@ export async function benchConnect({ daemon, scale }) {
         if (status.state !== 'ready') throw new Error(`connect: ${status.reason}: ${status.message}`);
         await session.close();
       }),
-      raw: () => timed(() => rawConnectEcho(join(dir, 'raw-echo'))),
+      raw: () => timed(() => rawConnectEcho(server.path('raw-echo'))),
     }, { warmup: 10 });
     return [row({ id: 'connect', title: 'new client on a warm conchd: connect, Hello, SpawnSession; close (KillSession)', unit: 'ms', conch: s.conch, floorName: 'raw UDS connect + 64 B echo', floor: s.raw })];
   } finally {
-    server.kill();
-    rmSync(dir, { recursive: true, force: true });
+    server.stop();
   }
 }

@@ -1,15 +1,10 @@
-import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DEFAULT_MAX_FRAME_BYTES, FrameChannel, decodeBody, validateDaemonMessage } from '@conch/protocol';
 import { row } from '../lib/row.mjs';
+import { startFrameServer } from '../lib/start-frame-server.mjs';
 import { interleave, timed } from '../lib/stats.mjs';
 import { VarintFrameDecoder } from '../lib/varint-decoder.mjs';
 
-const SERVER = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib', 'frame-server.mjs');
 
 function connect(path) {
   return new Promise((resolve, reject) => {
@@ -32,15 +27,10 @@ function waiter() {
  * decoder, to see whether length-prefixed-stream costs anything.
  */
 export async function benchFraming({ scale }) {
-  const dir = mkdtempSync(join(tmpdir(), 'conch-bench-frames-'));
-  const server = fork(SERVER, [dir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const server = await startFrameServer('conch-bench-frames-');
   try {
-    await new Promise((resolve, reject) => {
-      server.once('message', resolve);
-      server.once('exit', (code) => reject(new Error(`frame server exited ${code}`)));
-    });
     // 64 B round trips.
-    const rawEcho = await connect(join(dir, 'raw-echo'));
+    const rawEcho = await connect(server.path('raw-echo'));
     const rawDone = waiter();
     let got = 0;
     rawEcho.on('data', (d) => {
@@ -50,7 +40,7 @@ export async function benchFraming({ scale }) {
         rawDone.fire();
       }
     });
-    const frameEcho = new FrameChannel(await connect(join(dir, 'frame-echo')), { maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, validate: validateDaemonMessage });
+    const frameEcho = new FrameChannel(await connect(server.path('frame-echo')), { maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, validate: validateDaemonMessage });
     const frameDone = waiter();
     frameEcho.on('message', () => frameDone.fire());
     const small = Buffer.alloc(64, 0x62);
@@ -63,14 +53,14 @@ export async function benchFraming({ scale }) {
     const total = 256 << 20;
     const size = 64 << 10;
     const mbps = (ms) => total / (ms / 1000) / 1e6;
-    const rawStream = await connect(join(dir, 'raw-stream'));
+    const rawStream = await connect(server.path('raw-stream'));
     const rawEnd = waiter();
     let rawBytes = 0;
     rawStream.on('data', (d) => {
       rawBytes += d.length;
       if (rawBytes === total) rawEnd.fire((rawBytes = 0));
     });
-    const channelSocket = await connect(join(dir, 'frame-stream'));
+    const channelSocket = await connect(server.path('frame-stream'));
     const channel = new FrameChannel(channelSocket, { maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, validate: validateDaemonMessage });
     const channelEnd = waiter();
     let channelBytes = 0;
@@ -78,7 +68,7 @@ export async function benchFraming({ scale }) {
       channelBytes += m.data.length;
       if (channelBytes === total) channelEnd.fire((channelBytes = 0));
     });
-    const handSocket = await connect(join(dir, 'frame-stream'));
+    const handSocket = await connect(server.path('frame-stream'));
     const handEnd = waiter();
     let handBytes = 0;
     const hand = new VarintFrameDecoder((body) => {
@@ -103,7 +93,6 @@ export async function benchFraming({ scale }) {
       }),
     ];
   } finally {
-    server.kill('SIGTERM');
-    rmSync(dir, { recursive: true, force: true });
+    server.stop();
   }
 }
