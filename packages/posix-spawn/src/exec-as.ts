@@ -11,10 +11,15 @@ export const EXEC_AS_ENV = 'CONCH_EXEC_AS';
  * uid:gid with no supplementary groups: for spawners that do neither (node-pty's forkpty).
  */
 export function execAsHelper(): string | Error {
+  // Looked up once, as the addon is: every PTY spawn and every spawn for another user asks.
+  if (cached !== undefined) return cached;
   const override = process.env[EXEC_AS_ENV];
   const file = override || join(dirname(localRequire().resolve('@conch/posix-spawn/package.json')), 'build/Release/conch-exec-as');
-  return existsSync(file) ? file : new Error(`${file} is missing (build @conch/posix-spawn, or set ${EXEC_AS_ENV})`);
+  cached = existsSync(file) ? file : new Error(`${file} is missing (build @conch/posix-spawn, or set ${EXEC_AS_ENV})`);
+  return cached;
 }
+
+let cached: string | Error | undefined;
 
 export interface ExecAsOptions {
   /** Become this uid:gid, with no supplementary groups, before the exec. */

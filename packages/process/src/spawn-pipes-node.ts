@@ -6,8 +6,8 @@ import type { ProcessExit, ProcessSpec, SpawnedProcess } from './spawned-process
 
 /**
  * child_process.spawn with pipes, as the leader of a new session and process group
- * (`detached: true` is setsid). The path for what posix_spawn cannot do (another uid/gid) and
- * for machines where the addon is missing.
+ * (`detached: true` is setsid). The fallback where the addon is missing (and, for another
+ * uid/gid, where conch-exec-as is), or when CONCH_SPAWN=node asks for it.
  */
 export function spawnPipesNode(spec: ProcessSpec): Promise<SpawnedProcess> {
   const [file, ...args] = spec.argv as [string, ...string[]];

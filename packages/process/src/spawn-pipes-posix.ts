@@ -1,6 +1,7 @@
 import { posixSpawn } from '@conch/posix-spawn';
 import { normalizeSignal } from '@conch/protocol';
 import { pipedProcess } from './piped-process.js';
+import { requestedUser } from './requested-user.js';
 import { resolveExecutable } from './resolve-executable.js';
 import { spawnError } from './spawn-error.js';
 import type { ProcessSpec, SpawnedProcess } from './spawned-process.js';
@@ -15,11 +16,10 @@ export function spawnPipesPosix(spec: ProcessSpec): Promise<SpawnedProcess> {
   const file = spec.argv[0]!;
   let child;
   try {
-    const switchUser = spec.uid !== undefined || spec.gid !== undefined;
+    const user = requestedUser(spec);
     child = posixSpawn({
       file: resolveExecutable(file, spec.env), argv: spec.argv, env: spec.env, cwd: spec.cwd, stdin: spec.stdin,
-      // Both ids, the current one for the id not asked for, as child_process.spawn leaves it unchanged.
-      ...(switchUser ? { user: { uid: spec.uid ?? process.getuid!(), gid: spec.gid ?? process.getgid!() } } : {}),
+      ...(user ? { user } : {}),
     });
   } catch (err) {
     return Promise.reject(spawnError(err as NodeJS.ErrnoException, file, spec.cwd));

@@ -1,5 +1,6 @@
 import { execAsHelper, posixSpawnAvailability } from '@conch/posix-spawn';
 import { checkCwd } from './check-cwd.js';
+import { requestedUser } from './requested-user.js';
 import { spawnPipesNode } from './spawn-pipes-node.js';
 import { spawnPipesPosix } from './spawn-pipes-posix.js';
 import type { ProcessSpec, SpawnedProcess } from './spawned-process.js';
@@ -15,10 +16,9 @@ export type SpawnImplementation = 'posix' | 'node';
  * child_process.spawn.
  */
 export function spawnImplementation(spec?: Pick<ProcessSpec, 'uid' | 'gid'>): SpawnImplementation {
-  if (process.env[SPAWN_IMPL_ENV] === 'node') return 'node';
-  if (!posixSpawnAvailability().available) return 'node';
-  if (spec && (spec.uid !== undefined || spec.gid !== undefined) && execAsHelper() instanceof Error) return 'node';
-  return 'posix';
+  const { implementation } = describeSpawn();
+  if (implementation === 'posix' && spec && requestedUser(spec) && execAsHelper() instanceof Error) return 'node';
+  return implementation;
 }
 
 /** How pipe commands are spawned on this machine, and why not through posix_spawn when not: for the daemon's log. */

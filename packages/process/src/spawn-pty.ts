@@ -4,6 +4,7 @@ import { ConchError, ErrorCodes, normalizeSignal } from '@conch/protocol';
 import { checkCwd } from './check-cwd.js';
 import { loadPtyBinding } from './node-pty-binding.js';
 import { PtyMaster } from './pty-master.js';
+import { requestedUser } from './requested-user.js';
 import { resolveExecutable } from './resolve-executable.js';
 import { spawnError } from './spawn-error.js';
 import { holdTerminal } from './terminal-hold.js';
@@ -42,17 +43,17 @@ export async function spawnPty(spec: ProcessSpec): Promise<SpawnedProcess> {
   } catch (err) {
     throw spawnError(err as NodeJS.ErrnoException, file, spec.cwd);
   }
-  const { uid, gid } = credentials(spec, file);
+  const user = permittedUser(spec, file);
   // node-pty's forkpty child keeps every terminal master the daemon holds (another command's
   // terminal, a root shell's too), and switches user without setgroups (root's groups would
   // stay): exec through conch-exec-as, which closes the first and does the switch properly.
   let exec = { file, args };
   const helper = execAsHelper();
-  if (helper instanceof Error && uid !== -1) {
-    throw new ConchError(ErrorCodes.SPAWN_FAILED, `cannot run a PTY command as ${uid}:${gid} without conch-exec-as: ${helper.message}`, { file, cwd: spec.cwd });
+  if (helper instanceof Error && user) {
+    throw new ConchError(ErrorCodes.SPAWN_FAILED, `cannot run a PTY command as ${user.uid}:${user.gid} without conch-exec-as: ${helper.message}`, { file, cwd: spec.cwd });
   }
   if (!(helper instanceof Error)) {
-    const [helperFile, ...helperArgs] = execAsArgv(helper, uid === -1 ? {} : { user: { uid, gid } }, path, file, args);
+    const [helperFile, ...helperArgs] = execAsArgv(helper, user ? { user } : {}, path, file, args);
     exec = { file: helperFile!, args: helperArgs };
   }
   const size = spec.pty ?? DEFAULT_SIZE;
@@ -111,17 +112,13 @@ function validSize(n: number): boolean {
 }
 
 /**
- * The ids to switch to ({-1, -1}: no switch). Both are filled in, the current one for the id not
- * asked for, as spawn() leaves it unchanged. Without root, a switch is refused here, with the
- * error spawn() would give.
+ * The user to switch to, if any. Without root, a switch is refused here, with the error
+ * spawn() would give.
  */
-function credentials(spec: ProcessSpec, file: string): { uid: number; gid: number } {
-  if (spec.uid === undefined && spec.gid === undefined) return { uid: -1, gid: -1 };
-  const uid = spec.uid ?? process.getuid?.() ?? -1;
-  const gid = spec.gid ?? process.getgid?.() ?? -1;
-  const root = process.getuid?.() === 0;
-  if (!root && (uid !== process.getuid?.() || gid !== process.getgid?.())) {
+function permittedUser(spec: ProcessSpec, file: string): { uid: number; gid: number } | undefined {
+  const user = requestedUser(spec);
+  if (user && process.getuid?.() !== 0 && (user.uid !== process.getuid?.() || user.gid !== process.getgid?.())) {
     throw spawnError(Object.assign(new Error('EPERM'), { code: 'EPERM' }), file, spec.cwd);
   }
-  return { uid, gid };
+  return user;
 }
