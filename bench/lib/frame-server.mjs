@@ -4,8 +4,11 @@
 //   frame-echo  answers each Input frame with a StreamOutput frame carrying the same data
 //   raw-stream  on a line "N SIZE\n", writes N bytes in SIZE-byte writes
 //   frame-stream  the same, as StreamOutput frames of SIZE data bytes
+//   spawn-echo  on each byte, posix_spawns /bin/true (our addon, as conchd does) and writes one
+//               byte back once it has exited and both its output pipes have closed
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { posixSpawn } from '@conch/posix-spawn';
 import { DEFAULT_MAX_FRAME_BYTES, FrameChannel, encodeFrame, validateClientMessage } from '@conch/protocol';
 
 const dir = process.argv[2];
@@ -58,6 +61,15 @@ await listen('frame-stream', (s) =>
   onRequests(s, (total, size) =>
     writeAll(s, total, size, (offset, n) => encodeFrame({ type: 'StreamOutput', command: 'c1-bench', fd: 1, offset, data: payload.subarray(0, n) })),
   ),
+);
+await listen('spawn-echo', (s) =>
+  s.on('data', (d) => {
+    for (let i = 0; i < d.length; i++) {
+      const child = posixSpawn({ file: '/bin/true', argv: ['/bin/true'], env: process.env, cwd: process.cwd(), stdin: false });
+      const closed = (stream) => new Promise((resolve) => stream.resume().once('close', resolve));
+      void Promise.all([child.exited, closed(child.stdout), closed(child.stderr)]).then(() => s.write(d.subarray(i, i + 1)));
+    }
+  }),
 );
 process.send?.('ready');
 process.on('disconnect', () => process.exit(0));

@@ -26,5 +26,5 @@ export async function startFrameServer(prefix) {
     stop();
     throw err;
   }
-  return { path: (name) => join(dir, name), stop };
+  return { path: (name) => join(dir, name), stop, pid: server.pid };
 }
