@@ -104,6 +104,29 @@ describe('exited commands', () => {
     await s.close();
   });
 
+  it('hold none of the output the SDK consumed: the last partial credit batch goes back at the exit', async () => {
+    daemon = await startDaemon(['--log-level', 'error']);
+    const s = new VsockShellSession(daemon.endpoint);
+    // SEQ is well under a quarter of the default window, so no batch fills while it runs.
+    const argv = ['sh', '-c', 'seq 1 40000; echo tail >&2'];
+    const iterated = await s.spawn(argv);
+    let bytes = 0;
+    for await (const { data } of iterated) bytes += data.length;
+    expect(bytes).toBe(SEQ.length + 5);
+    await iterated.wait();
+    expect((await s.exec(argv)).stdout).toBe(SEQ);
+    const execd = (await s.list()).flatMap((x) => x.commands).find((c) => c.command !== iterated.id && c.argv[0] === 'sh');
+    expect(execd).toBeDefined();
+    // Requests on this connection are handled after the Credits sent before them: an attach
+    // from offset 0 finds every byte acknowledged, so the daemon no longer holds any of it.
+    for (const id of [iterated.id, execd!.command]) {
+      const { handle, dropped } = await s.attach(id, { stdoutOffset: 0, stderrOffset: 0 });
+      expect(dropped).toEqual({ stdout: SEQ.length, stderr: 5 });
+      expect(await handle.wait()).toMatchObject({ exitCode: 0 });
+    }
+    await s.close();
+  });
+
   it('hold at most --max-exited-bytes of unacknowledged output between them, the oldest forgotten first', async () => {
     daemon = await startDaemon(['--log-level', 'error', '--max-exited-bytes', String(2 * SEQ.length + 1000)]);
     const argv = ['sh', '-c', 'seq 1 40000; exit 7'];

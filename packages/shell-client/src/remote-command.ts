@@ -61,11 +61,14 @@ export class RemoteCommand {
         this.expected[fd] += data.length;
         handle.push(fd, data);
       },
-      exited: (m: CommandExited) =>
+      exited: (m: CommandExited) => {
         handle.finish({
           exitCode: m.exitCode, signal: m.signal === null ? null : (normalizeSignal(m.signal) ?? null), timedOut: m.timedOut,
           truncated: m.truncated, durationMs: m.durationMs, stdoutBytes: m.stdoutBytes, stderrBytes: m.stderrBytes,
-        }),
+        });
+        this.#credit(1);
+        this.#credit(2);
+      },
       stdinCredit: (bytes) => {
         this.#stdinCredit += bytes;
         this.#wakeWriter();
@@ -115,10 +118,9 @@ export class RemoteCommand {
       },
       consumed: (fd, bytes) => {
         this.#unsent[fd] += bytes;
-        if (this.#unsent[fd] >= this.#creditBatch()) {
-          this.#connection.post({ type: 'Credit', command: this.id, fd, bytes: this.#unsent[fd] });
-          this.#unsent[fd] = 0;
-        }
+        // After the exit no more output comes to fill a batch, and the daemon keeps every byte we
+        // have not credited (for a re-attach) for as long as it keeps the exited command.
+        if (this.#unsent[fd] >= this.#creditBatch() || this.handle.exit) this.#credit(fd);
       },
       detach: async () => {
         await this.#connection.request({ type: 'Detach', command: this.id }, 'Ok');
@@ -131,6 +133,14 @@ export class RemoteCommand {
         );
       },
     };
+  }
+
+  /** Sends the credit owed on one stream, if any. */
+  #credit(fd: OutputFd): void {
+    const bytes = this.#unsent[fd];
+    if (bytes === 0 || this.#detached) return;
+    this.#connection.post({ type: 'Credit', command: this.id, fd, bytes });
+    this.#unsent[fd] = 0;
   }
 
   /**

@@ -13,6 +13,8 @@ export class OutputRing {
   #end = 0;
   /** Bytes before this offset were consumed by a client and may be discarded. */
   #acked = 0;
+  /** Whether acknowledged bytes are kept, up to capacity, for replay: until dropHistory(). */
+  #history = true;
 
   constructor(capacity: number) {
     this.capacity = capacity;
@@ -71,16 +73,17 @@ export class OutputRing {
   }
 
   /**
-   * Drops replay history, keeping only bytes not yet acknowledged: once a command's exit has
-   * been sent, history is not worth its memory, but a client that dropped before reading the
-   * tail can still attach and get it.
+   * Drops replay history, now and for every later acknowledgement, keeping only bytes not yet
+   * acknowledged: once a command's exit has been sent, history is not worth its memory, but a
+   * client that dropped before reading the tail can still attach and get it.
    */
   dropHistory(): void {
-    this.#trim(this.#acked);
+    this.#history = false;
+    this.#trim();
   }
 
-  /** Discards bytes that are both acknowledged and older than `capacity` from the end. */
-  #trim(keepFrom = Math.min(this.#acked, this.#end - this.capacity)): void {
+  /** Discards bytes that are acknowledged and (while history is kept) older than `capacity` from the end. */
+  #trim(keepFrom = this.#history ? Math.min(this.#acked, this.#end - this.capacity) : this.#acked): void {
     while (this.#start < keepFrom && this.#chunks.length > 0) {
       const first = this.#chunks[0]!;
       const drop = Math.min(first.length, keepFrom - this.#start);

@@ -53,4 +53,17 @@ describe('OutputRing', () => {
     expect(parts[1]).toBe(chunks[1]);
     expect(ring.read(1000, 10)).toEqual([]);
   });
+
+  it('keeps acknowledged bytes as history until dropHistory, and none acknowledged after it', () => {
+    const ring = new OutputRing(1 << 20);
+    ring.append(Buffer.alloc(1000, 1));
+    ring.ack(400);
+    expect(ring.start).toBe(0);
+    ring.dropHistory();
+    expect(ring.start).toBe(400);
+    // What is acknowledged later (the client's last credit, after the exit) goes too.
+    ring.ack(1000);
+    expect(ring.start).toBe(1000);
+    expect(ring.read(1000, 10)).toEqual([]);
+  });
 });
