@@ -13,17 +13,24 @@ export interface ShellState {
 const TRANSIENT = new Set(['_', 'SHLVL', 'PWD']);
 
 /**
- * Runs `command` in `shell` and, when the shell exits normally (including through `exit N`),
- * writes its final cwd and exported environment to `stateFile` from an EXIT trap. A command
- * killed by a signal never reaches the trap, so a killed or hung command leaves the session's
- * state as it was: it cannot poison the session. The command string is passed as a positional
- * parameter and run with `eval`, never spliced into the script.
+ * Runs `command` in `shell` and writes its final cwd and exported environment to `stateFile`:
+ * once the command has finished, or from an EXIT trap when it leaves through `exit N` first.
+ * The save after the command also covers a command that set an EXIT trap of its own, which
+ * replaces ours (that trap still runs, at the shell's exit); only such a command that also
+ * leaves through `exit` loses its state. A command killed by a signal never gets that far, so a
+ * killed or hung command leaves the session's state as it was: it cannot poison the session.
+ * The command string is passed as a positional parameter and run with `eval`, never spliced into
+ * the script. The state is saved once (`env` is a process of its own).
  */
 export function shellArgv(shell: string, command: string, stateFile: string): string[] {
   const script = [
     '__conch_state=$1; __conch_cmd=$2; shift 2',
-    `trap '__conch_rc=$?; { printf "%s\\0" "$PWD"; env -0; } > "$__conch_state" 2>/dev/null; exit $__conch_rc' EXIT`,
+    `__conch_save() { __conch_saved=1; { printf "%s\\0" "$PWD"; env -0; } > "$__conch_state" 2>/dev/null || :; }`,
+    `trap '__conch_rc=$?; [ -n "\${__conch_saved-}" ] || __conch_save; exit $__conch_rc' EXIT`,
     'eval "$__conch_cmd"',
+    '__conch_rc=$?',
+    '__conch_save',
+    'exit $__conch_rc',
   ].join('\n');
   return [shell, '-c', script, 'conch', stateFile, command];
 }

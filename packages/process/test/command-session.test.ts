@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CommandSession, type CommandRequest, type OutputSink } from '../src/index.js';
 
@@ -42,6 +43,17 @@ describe('CommandSession', () => {
     const r = await run(session, { command: 'cd /tmp; exit 7' });
     expect(r.exitCode).toBe(7);
     expect((await run(session, { command: 'pwd' })).stdout).toBe('/tmp\n');
+    session.close();
+  });
+
+  it.each(['/bin/bash', '/bin/dash'].filter((shell) => existsSync(shell)))('keeps the cd and export of a command that sets an EXIT trap of its own, and runs that trap (%s)', async (shell) => {
+    const session = new CommandSession({ cwd: '/', shell });
+    const r = await run(session, { command: 'trap "echo bye" EXIT; cd /tmp; export CONCH_T=1; echo hi' });
+    expect(r).toMatchObject({ exitCode: 0, stdout: 'hi\nbye\n' });
+    const next = await run(session, { command: 'pwd; echo "t=${CONCH_T:-}"' });
+    expect(next.stdout).toBe('/tmp\nt=1\n');
+    // Its exit status is the command's, not the trap's or the state save's.
+    expect((await run(session, { command: 'trap "true" EXIT; false' })).exitCode).toBe(1);
     session.close();
   });
 
