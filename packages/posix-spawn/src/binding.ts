@@ -14,7 +14,20 @@ export interface PosixSpawnBinding {
   watchExit(pid: number, callback: (err: NodeJS.ErrnoException | null, exitCode: number | null, signal: number | null) => void): void;
   /** null when the kernel has what watchExit needs (pidfd_open), else the error. */
   probe(): NodeJS.ErrnoException | null;
+  /**
+   * Takes ownership of a non-blocking fd and reads it: callback(null, data) per read, then
+   * callback(null, null) at EOF or callback(err, null), after which the fd is closed and the
+   * handle must not be used again (nor after closeReader).
+   */
+  openReader(fd: number, callback: (err: NodeJS.ErrnoException | null, data: Buffer | null) => void): ReaderHandle;
+  pauseReader(reader: ReaderHandle): void;
+  resumeReader(reader: ReaderHandle): void;
+  /** Stops reading and closes the fd, with no further callback. */
+  closeReader(reader: ReaderHandle): void;
 }
+
+/** The addon's reader: an opaque external. */
+export type ReaderHandle = { readonly __brand: 'PosixSpawnReader' };
 
 /** Where a bundled daemon keeps posix_spawn.node (the single-file conchd has no package directory). */
 export const POSIX_SPAWN_ADDON_ENV = 'CONCH_POSIX_SPAWN_ADDON';

@@ -1,4 +1,5 @@
 export { posixSpawnAvailability, type Availability } from './availability.js';
 export { POSIX_SPAWN_ADDON_ENV } from './binding.js';
+export { PipeReader } from './pipe-reader.js';
 export { EXEC_AS_ENV, execAsArgv, execAsHelper, type ExecAsOptions } from './exec-as.js';
 export { posixSpawn, type PosixChild, type PosixSpawnExit, type PosixSpawnOptions } from './posix-spawn.js';

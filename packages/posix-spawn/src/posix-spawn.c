@@ -285,20 +285,20 @@ done:
   return result;
 }
 
-/* ---- exit: a pidfd watched by the event loop -------------------------------- */
+/* ---- watchers: an fd of ours polled by the event loop, reporting to JS -------- */
 
-typedef struct exit_watch {
+/* The first member of each watcher below: a uv_poll on an fd it owns, and its JS callback. */
+typedef struct fd_watch {
   uv_poll_t poll;
   napi_env env;
   napi_ref callback;
   napi_async_context async;
-  int pidfd;
-  pid_t pid;
-} exit_watch;
+  int fd;
+} fd_watch;
 
-static void on_watch_closed(uv_handle_t* handle) {
-  exit_watch* w = handle->data;
-  close(w->pidfd);
+static void on_fd_watch_closed(uv_handle_t* handle) {
+  fd_watch* w = handle->data;
+  close(w->fd);
   napi_handle_scope scope;
   napi_open_handle_scope(w->env, &scope);
   napi_delete_reference(w->env, w->callback);
@@ -306,6 +306,78 @@ static void on_watch_closed(uv_handle_t* handle) {
   napi_close_handle_scope(w->env, scope);
   free(w);
 }
+
+/*
+ * Sets up `w` (calloc'd at its full size) to poll `fd` for `callback`, and starts polling.
+ * 0 on success; otherwise -1, it has thrown, and `fd` is (or will be) closed and `w` freed.
+ */
+static int fd_watch_start(napi_env env, fd_watch* w, int fd, napi_value callback, const char* name, uv_poll_cb on_ready) {
+  uv_loop_t* loop;
+  w->env = env;
+  w->fd = fd;
+  w->poll.data = w;
+  int rc = napi_get_uv_event_loop(env, &loop) == napi_ok ? uv_poll_init(loop, &w->poll, fd) : UV_EINVAL;
+  if (rc < 0) {
+    close(fd);
+    free(w);
+    throw_errno(env, -rc, "uv_poll_init");
+    return -1;
+  }
+  napi_value resource_name;
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource_name);
+  napi_create_reference(env, callback, 1, &w->callback);
+  napi_async_init(env, NULL, resource_name, &w->async);
+  rc = uv_poll_start(&w->poll, UV_READABLE, on_ready);
+  if (rc < 0) {
+    uv_close((uv_handle_t*)&w->poll, on_fd_watch_closed);
+    throw_errno(env, -rc, "uv_poll_start");
+    return -1;
+  }
+  return 0;
+}
+
+/* Calls the watcher's callback as an event-loop callback (microtasks run after it). */
+static void fd_watch_call(fd_watch* w, size_t argc, napi_value* argv) {
+  napi_value fn, recv, ignored;
+  napi_get_reference_value(w->env, w->callback, &fn);
+  napi_get_global(w->env, &recv);
+  if (napi_make_callback(w->env, w->async, recv, fn, argc, argv, &ignored) != napi_ok) {
+    napi_value exception;
+    if (napi_get_and_clear_last_exception(w->env, &exception) == napi_ok) napi_fatal_exception(w->env, exception);
+  }
+}
+
+/*
+ * Reads the (int, callback) arguments of watchExit and openReader. false, having thrown, when
+ * there are fewer, the int is below `min` (`int_rule` says what it must be) or the callback is
+ * not a function.
+ */
+static bool int_and_callback(napi_env env, napi_callback_info info, const char* usage, int32_t min, const char* int_rule, int32_t* n, napi_value* fn) {
+  napi_value args[2];
+  size_t argc = 2;
+  napi_valuetype type;
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc < 2) {
+    throw_type(env, usage);
+    return false;
+  }
+  if (napi_get_value_int32(env, args[0], n) != napi_ok || *n < min) {
+    throw_type(env, int_rule);
+    return false;
+  }
+  if (napi_typeof(env, args[1], &type) != napi_ok || type != napi_function) {
+    throw_type(env, "callback must be a function");
+    return false;
+  }
+  *fn = args[1];
+  return true;
+}
+
+/* ---- exit: a pidfd watched by the event loop -------------------------------- */
+
+typedef struct exit_watch {
+  fd_watch base; /* on the pidfd */
+  pid_t pid;
+} exit_watch;
 
 static void on_exit_ready(uv_poll_t* handle, int status, int events) {
   exit_watch* w = handle->data;
@@ -316,12 +388,12 @@ static void on_exit_ready(uv_poll_t* handle, int status, int events) {
   /* A pidfd turns readable only once the process has exited; 0 would be a spurious wakeup. */
   if (r == 0) return;
   int wait_errno = r < 0 ? errno : 0;
-  uv_close((uv_handle_t*)&w->poll, on_watch_closed);
+  uv_close((uv_handle_t*)&w->base.poll, on_fd_watch_closed);
 
-  napi_env env = w->env;
+  napi_env env = w->base.env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
-  napi_value argv[3], fn, recv, ignored;
+  napi_value argv[3];
   if (wait_errno) {
     argv[0] = errno_error(env, wait_errno, "waitpid");
     napi_get_null(env, &argv[1]);
@@ -336,12 +408,7 @@ static void on_exit_ready(uv_poll_t* handle, int status, int events) {
       napi_get_null(env, &argv[2]);
     }
   }
-  napi_get_reference_value(env, w->callback, &fn);
-  napi_get_global(env, &recv);
-  if (napi_make_callback(env, w->async, recv, fn, 3, argv, &ignored) != napi_ok) {
-    napi_value exception;
-    if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) napi_fatal_exception(env, exception);
-  }
+  fd_watch_call(&w->base, 3, argv);
   napi_close_handle_scope(env, scope);
 }
 
@@ -351,44 +418,144 @@ static void on_exit_ready(uv_poll_t* handle, int status, int events) {
  * ChildProcess does.
  */
 static napi_value js_watch_exit(napi_env env, napi_callback_info info) {
-  napi_value args[2];
-  size_t argc = 2;
   int32_t pid;
-  napi_valuetype type;
-  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc < 2) return throw_type(env, "watchExit(pid, callback)");
-  if (napi_get_value_int32(env, args[0], &pid) != napi_ok || pid <= 0) return throw_type(env, "pid must be a positive number");
-  if (napi_typeof(env, args[1], &type) != napi_ok || type != napi_function) return throw_type(env, "callback must be a function");
+  napi_value callback;
+  if (!int_and_callback(env, info, "watchExit(pid, callback)", 1, "pid must be a positive number", &pid, &callback)) return NULL;
 
-  uv_loop_t* loop;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return throw_errno(env, EINVAL, "napi_get_uv_event_loop");
   int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
   if (pidfd < 0) return throw_errno(env, errno, "pidfd_open");
   fcntl(pidfd, F_SETFD, FD_CLOEXEC);
-
   exit_watch* w = calloc(1, sizeof *w);
   if (!w) {
     close(pidfd);
     return throw_errno(env, ENOMEM, "watchExit");
   }
-  w->env = env;
   w->pid = pid;
-  w->pidfd = pidfd;
-  w->poll.data = w;
-  int rc = uv_poll_init(loop, &w->poll, pidfd);
-  if (rc < 0) {
-    close(pidfd);
-    free(w);
-    return throw_errno(env, -rc, "uv_poll_init");
+  fd_watch_start(env, &w->base, pidfd, callback, "PosixSpawnExit", on_exit_ready);
+  return NULL;
+}
+
+/* ---- output: a pipe's read end, read on the event loop ---------------------- */
+
+/*
+ * Reading a child's pipes through net.Socket costs more than the spawn around them: a
+ * Duplex, a Pipe handle that probes the fd (fstat, ioctl), the Readable state machine and its
+ * nextTicks at EOF, about 150 µs of CPU per command for two pipes (bench/README.md). This is
+ * all a pipe's output needs: a uv_poll on the fd and one read per readiness, handed to a
+ * callback as a Buffer of exactly the bytes read.
+ */
+
+/* Reads up to this much per readiness: a full 256 KiB frame of output in one read when it is there. */
+#define READ_MAX (256 * 1024)
+static char read_scratch[READ_MAX];
+
+typedef struct pipe_reader {
+  fd_watch base; /* on the pipe's read end */
+  int polling;
+  int closing;
+} pipe_reader;
+
+static void reader_close(pipe_reader* r) {
+  if (r->closing) return;
+  r->closing = 1;
+  r->polling = 0;
+  uv_close((uv_handle_t*)&r->base.poll, on_fd_watch_closed);
+}
+
+static void on_readable(uv_poll_t* handle, int status, int events) {
+  pipe_reader* r = handle->data;
+  if (r->closing) return;
+  ssize_t n;
+  int err = 0;
+  if (status < 0) {
+    n = -1;
+    err = -status;
+  } else {
+    do n = read(r->base.fd, read_scratch, READ_MAX);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      err = errno;
+    }
   }
-  napi_value name;
-  napi_create_string_utf8(env, "PosixSpawnExit", NAPI_AUTO_LENGTH, &name);
-  napi_create_reference(env, args[1], 1, &w->callback);
-  napi_async_init(env, NULL, name, &w->async);
-  rc = uv_poll_start(&w->poll, UV_READABLE, on_exit_ready);
-  if (rc < 0) {
-    uv_close((uv_handle_t*)&w->poll, on_watch_closed);
-    return throw_errno(env, -rc, "uv_poll_start");
+  /* EOF and errors end the reader: the fd closes once the handle has. */
+  if (n <= 0) reader_close(r);
+
+  napi_env env = r->base.env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value argv[2];
+  if (n < 0) {
+    argv[0] = errno_error(env, err, "read");
+    napi_get_null(env, &argv[1]);
+  } else {
+    napi_get_null(env, &argv[0]);
+    if (n == 0) napi_get_null(env, &argv[1]);
+    else napi_create_buffer_copy(env, (size_t)n, read_scratch, NULL, &argv[1]);
   }
+  fd_watch_call(&r->base, 2, argv);
+  napi_close_handle_scope(env, scope);
+}
+
+static pipe_reader* reader_of(napi_env env, napi_callback_info info) {
+  napi_value args[1];
+  size_t argc = 1;
+  void* data = NULL;
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_external(env, args[0], &data) != napi_ok || !data) {
+    throw_type(env, "expected a reader from openReader()");
+    return NULL;
+  }
+  return data;
+}
+
+/*
+ * openReader(fd, callback(err, data)) -> reader. Takes ownership of the non-blocking `fd` (also
+ * when it throws) and reads it: callback(null, Buffer) per read, then callback(null, null) at
+ * EOF or callback(err, null) on an error, after which the fd is closed. The reader is an
+ * external valid until then or until closeReader(); it keeps the event loop alive while reading.
+ */
+static napi_value js_open_reader(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  napi_value callback;
+  if (!int_and_callback(env, info, "openReader(fd, callback)", 0, "fd must be a non-negative number", &fd, &callback)) return NULL;
+  pipe_reader* r = calloc(1, sizeof *r);
+  if (!r) {
+    close(fd);
+    return throw_errno(env, ENOMEM, "openReader");
+  }
+  if (fd_watch_start(env, &r->base, fd, callback, "PosixSpawnPipe", on_readable) < 0) return NULL;
+  r->polling = 1;
+  napi_value external;
+  napi_create_external(env, r, NULL, NULL, &external);
+  return external;
+}
+
+/* pauseReader(reader): stops reading (the pipe fills and its writer blocks); no-op once closed. */
+static napi_value js_pause_reader(napi_env env, napi_callback_info info) {
+  pipe_reader* r = reader_of(env, info);
+  if (r && !r->closing && r->polling) {
+    uv_poll_stop(&r->base.poll);
+    r->polling = 0;
+  }
+  return NULL;
+}
+
+/* resumeReader(reader): reads again; no-op once closed. */
+static napi_value js_resume_reader(napi_env env, napi_callback_info info) {
+  pipe_reader* r = reader_of(env, info);
+  if (r && !r->closing && !r->polling) {
+    int rc = uv_poll_start(&r->base.poll, UV_READABLE, on_readable);
+    if (rc < 0) return throw_errno(env, -rc, "uv_poll_start");
+    r->polling = 1;
+  }
+  return NULL;
+}
+
+/* closeReader(reader): stops reading and closes the fd, without a further callback; no-op once closed. */
+static napi_value js_close_reader(napi_env env, napi_callback_info info) {
+  pipe_reader* r = reader_of(env, info);
+  if (r) reader_close(r);
   return NULL;
 }
 
@@ -410,6 +577,10 @@ static napi_value init(napi_env env, napi_value exports) {
     { "spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL },
     { "watchExit", NULL, js_watch_exit, NULL, NULL, NULL, napi_enumerable, NULL },
     { "probe", NULL, js_probe, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "openReader", NULL, js_open_reader, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "pauseReader", NULL, js_pause_reader, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "resumeReader", NULL, js_resume_reader, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "closeReader", NULL, js_close_reader, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -2,6 +2,7 @@ import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { binding } from './binding.js';
 import { execAsArgv, execAsHelper } from './exec-as.js';
+import { PipeReader } from './pipe-reader.js';
 
 export interface PosixSpawnOptions {
   /** An executable path, already resolved: no PATH search happens here. */
@@ -30,8 +31,8 @@ export interface PosixSpawnExit {
 export interface PosixChild {
   readonly pid: number;
   readonly stdin: Socket | null;
-  readonly stdout: Socket;
-  readonly stderr: Socket;
+  readonly stdout: PipeReader;
+  readonly stderr: PipeReader;
   /** Resolves once the process has exited and been reaped. */
   readonly exited: Promise<PosixSpawnExit>;
 }
@@ -42,7 +43,8 @@ const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) =
  * Starts a process as the leader of a new session and process group, with pipes for stdout
  * and stderr (and stdin when asked), through posix_spawn: no fork, so the cost does not grow
  * with the caller's heap. Throws the errno error (ENOENT, EACCES, EMFILE, …) synchronously when
- * it cannot start. The pipes are ordinary net.Sockets, with Node's backpressure.
+ * it cannot start. Output is read through PipeReaders (pause() is backpressure: the pipe fills);
+ * stdin, when asked for, is an ordinary net.Socket.
  */
 export function posixSpawn(options: PosixSpawnOptions): PosixChild {
   const envp = Object.entries(options.env).map(([k, v]) => `${k}=${v}`);
@@ -65,8 +67,8 @@ export function posixSpawn(options: PosixSpawnOptions): PosixChild {
   return {
     pid: fds.pid,
     stdin: fds.stdin >= 0 ? new Socket({ fd: fds.stdin, readable: false, writable: true }) : null,
-    stdout: new Socket({ fd: fds.stdout, readable: true, writable: false }),
-    stderr: new Socket({ fd: fds.stderr, readable: true, writable: false }),
+    stdout: new PipeReader(fds.stdout),
+    stderr: new PipeReader(fds.stderr),
     exited,
   };
 }

@@ -1,14 +1,13 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { execAsHelper, posixSpawn, posixSpawnAvailability, type PosixSpawnOptions } from '../src/index.js';
+import { execAsHelper, posixSpawn, posixSpawnAvailability, type PipeReader, type PosixSpawnOptions } from '../src/index.js';
 
 const base = { env: { PATH: '/usr/bin:/bin' }, cwd: '/', stdin: false };
 const opts = (file: string, argv: string[], extra: Partial<PosixSpawnOptions> = {}): PosixSpawnOptions => ({ file, argv, ...base, ...extra });
 
-function collect(stream: Socket): Promise<string> {
+function collect(stream: PipeReader): Promise<string> {
   const chunks: Buffer[] = [];
   stream.on('data', (c: Buffer) => chunks.push(c));
   return new Promise((resolve) => stream.once('close', () => resolve(Buffer.concat(chunks).toString())));
@@ -106,5 +105,57 @@ describe('posixSpawn', () => {
     // Closing a socket's fd happens on a later loop turn than its 'close' event.
     await new Promise((r) => setTimeout(r, 50));
     expect(openFds()).toBeLessThanOrEqual(before);
+  });
+
+  describe('output through PipeReader', () => {
+    it('hands over exactly the bytes of each read, in order, then end and close', async () => {
+      const child = posixSpawn(opts('/bin/sh', ['sh', '-c', 'printf a; sleep 0.05; printf bc; head -c 1000000 /dev/zero']));
+      const chunks: Buffer[] = [];
+      const events: string[] = [];
+      child.stdout.on('data', (c) => chunks.push(c));
+      child.stdout.once('end', () => events.push('end'));
+      await new Promise<void>((resolve) => child.stdout.once('close', () => resolve()));
+      events.push('close');
+      const all = Buffer.concat(chunks);
+      expect(all.subarray(0, 3).toString()).toBe('abc');
+      expect(all.length).toBe(1_000_003);
+      expect(events).toEqual(['end', 'close']);
+      // A small read is a Buffer of its own size, not a view of a 256 KiB read buffer: the
+      // daemon keeps unacknowledged chunks, and a view would keep the whole allocation.
+      expect(chunks[0]!.length).toBe(1);
+      expect(chunks[0]!.buffer.byteLength).toBeLessThan(8192);
+      expect(Math.max(...chunks.map((c) => c.length))).toBeLessThanOrEqual(256 * 1024);
+      expect((await child.exited).exitCode).toBe(0);
+    });
+
+    it('reads nothing while paused, so the writer blocks in the kernel, and everything once resumed', async () => {
+      const child = posixSpawn(opts('/usr/bin/head', ['head', '-c', String(4 << 20), '/dev/zero']));
+      child.stdout.pause();
+      let bytes = 0;
+      child.stdout.on('data', (c) => (bytes += c.length));
+      let exited = false;
+      void child.exited.then(() => (exited = true));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(bytes).toBe(0);
+      expect(exited).toBe(false);
+      child.stdout.resume();
+      await new Promise<void>((resolve) => child.stdout.once('end', () => resolve()));
+      expect(bytes).toBe(4 << 20);
+      expect((await child.exited).exitCode).toBe(0);
+    });
+
+    it('closes the pipe on destroy(): the writer gets SIGPIPE, and close follows without end', async () => {
+      const child = posixSpawn(opts('/usr/bin/yes', ['yes']));
+      let ended = false;
+      child.stdout.once('end', () => (ended = true));
+      await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+      child.stdout.destroy();
+      expect(child.stdout.destroyed).toBe(true);
+      await new Promise<void>((resolve) => child.stdout.once('close', () => resolve()));
+      expect(await child.exited).toEqual({ exitCode: null, signal: 'SIGPIPE' });
+      expect(ended).toBe(false);
+      // Calls after the end are no-ops, not a use of a freed reader.
+      child.stdout.pause().resume().destroy();
+    });
   });
 });

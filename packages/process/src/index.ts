@@ -5,5 +5,5 @@ export { groupAlive, signalExistingGroup, signalGroup } from './process-group.js
 export { mergeShellState, shellArgv, takeShellState, type ShellState } from './shell-state.js';
 export { SPAWN_IMPL_ENV, describeSpawn, spawnImplementation, spawnPipes, type SpawnImplementation } from './spawn-pipes.js';
 export { ptyAvailable, spawnPty } from './spawn-pty.js';
-export type { ProcessExit, ProcessSpec, SpawnedProcess } from './spawned-process.js';
+export type { OutputStream, ProcessExit, ProcessSpec, PtyProcess, SpawnedProcess } from './spawned-process.js';
 export { DEFAULT_KILL_GRACE_MS, terminateGroup } from './terminate.js';

@@ -1,10 +1,10 @@
-import type { Readable, Writable } from 'node:stream';
-import type { ProcessExit, SpawnedProcess } from './spawned-process.js';
+import type { Writable } from 'node:stream';
+import type { OutputStream, ProcessExit, SpawnedProcess } from './spawned-process.js';
 
 /** A SpawnedProcess over plain pipes, whichever way the process was started. */
 export function pipedProcess(
   pid: number,
-  streams: { stdout: Readable; stderr: Readable; stdin: Writable | null },
+  streams: { stdout: OutputStream; stderr: OutputStream; stdin: Writable | null },
   exited: Promise<ProcessExit>,
 ): SpawnedProcess {
   const { stdout, stderr, stdin } = streams;

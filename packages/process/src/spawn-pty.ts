@@ -8,7 +8,7 @@ import { requestedUser } from './requested-user.js';
 import { resolveExecutable } from './resolve-executable.js';
 import { spawnError } from './spawn-error.js';
 import { holdTerminal } from './terminal-hold.js';
-import type { ProcessExit, ProcessSpec, SpawnedProcess } from './spawned-process.js';
+import type { ProcessExit, ProcessSpec, PtyProcess } from './spawned-process.js';
 
 const DEFAULT_TERM = 'xterm-256color';
 const DEFAULT_SIZE = { cols: 80, rows: 24 };
@@ -28,7 +28,7 @@ export function ptyAvailable(): boolean {
  * Rejects with PTY_UNAVAILABLE when node-pty cannot be loaded, SPAWN_FAILED or PERMISSION_DENIED
  * when the command cannot start.
  */
-export async function spawnPty(spec: ProcessSpec): Promise<SpawnedProcess> {
+export async function spawnPty(spec: ProcessSpec): Promise<PtyProcess> {
   const loaded = loadPtyBinding();
   if (loaded instanceof Error) {
     throw new ConchError(ErrorCodes.PTY_UNAVAILABLE, `PTY support is not available: ${loaded.message}`, { reason: loaded.message }, { cause: loaded });

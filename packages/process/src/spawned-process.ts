@@ -19,6 +19,19 @@ export interface ProcessExit {
 }
 
 /**
+ * What is needed of an output stream: a Readable (node-pty, child_process), or the addon's
+ * PipeReader, which emits the same events for a pipe without a stream around it.
+ */
+export interface OutputStream {
+  on(event: 'data', listener: (chunk: Buffer) => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+  once(event: 'end' | 'close', listener: () => void): this;
+  pause(): this;
+  resume(): this;
+  destroy(): this;
+}
+
+/**
  * A started process, whatever its plumbing (pipes or a PTY). Its pid is also its process
  * group id. `stdout` (the terminal, for a PTY) ends only after every byte the process wrote
  * has been read; `exited` resolves when the leader exits, which may be before that.
@@ -26,9 +39,9 @@ export interface ProcessExit {
 export interface SpawnedProcess {
   readonly pid: number;
   readonly pty: boolean;
-  readonly stdout: Readable;
+  readonly stdout: OutputStream;
   /** null on a PTY, where stderr is the terminal too. */
-  readonly stderr: Readable | null;
+  readonly stderr: OutputStream | null;
   /** null when stdin was not asked for. */
   readonly stdin: Writable | null;
   readonly exited: Promise<ProcessExit>;
@@ -40,4 +53,9 @@ export interface SpawnedProcess {
    * streams. Callers invoke it only when they have consumed everything already read.
    */
   abandonOutput(): void;
+}
+
+/** A PTY's process: its terminal output is a Readable (node-pty's socket). */
+export interface PtyProcess extends SpawnedProcess {
+  readonly stdout: Readable;
 }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { groupAlive, signalGroup, spawnPty, type ProcessSpec, type SpawnedProcess } from '../src/index.js';
+import { groupAlive, signalGroup, spawnPty, type ProcessSpec, type PtyProcess } from '../src/index.js';
 
 const env = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
 
@@ -8,7 +8,7 @@ function spec(argv: string[], extra: Partial<ProcessSpec> = {}): ProcessSpec {
 }
 
 /** Reads the terminal until its end; resolves with the output and the exit. */
-async function collect(p: SpawnedProcess) {
+async function collect(p: PtyProcess) {
   const chunks: Buffer[] = [];
   p.stdout.on('data', (c: Buffer) => chunks.push(c));
   await new Promise<void>((resolve, reject) => {
@@ -20,7 +20,7 @@ async function collect(p: SpawnedProcess) {
 }
 
 /** Resolves once the output so far contains `text`. */
-function waitFor(p: SpawnedProcess, text: string): Promise<void> {
+function waitFor(p: PtyProcess, text: string): Promise<void> {
   let seen = '';
   return new Promise((resolve) => {
     const onData = (c: Buffer) => {
@@ -34,8 +34,8 @@ function waitFor(p: SpawnedProcess, text: string): Promise<void> {
   });
 }
 
-const started: SpawnedProcess[] = [];
-async function start(s: ProcessSpec): Promise<SpawnedProcess> {
+const started: PtyProcess[] = [];
+async function start(s: ProcessSpec): Promise<PtyProcess> {
   const p = await spawnPty(s);
   started.push(p);
   return p;
