@@ -16,8 +16,8 @@ export interface PosixSpawnBinding {
   probe(): NodeJS.ErrnoException | null;
   /**
    * Takes ownership of a non-blocking fd and reads it: callback(null, data) per read, then
-   * callback(null, null) at EOF or callback(err, null), after which the fd is closed and the
-   * handle must not be used again (nor after closeReader).
+   * callback(null, null) at EOF or callback(err, null), after which the fd is closed; calls on
+   * the handle after that (or after closeReader) do nothing.
    */
   openReader(fd: number, callback: (err: NodeJS.ErrnoException | null, data: Buffer | null) => void): ReaderHandle;
   pauseReader(reader: ReaderHandle): void;

@@ -12,8 +12,10 @@ interface PipeReaderEvents {
  * A child's output pipe, read by the addon (a uv_poll and one read per readiness) instead of a
  * net.Socket, whose Duplex, Pipe handle and stream state machine cost more per command than
  * the spawn itself. Emits what a Readable in flowing mode does for a pipe: 'data' per read,
- * 'end' at EOF (or 'error'), then 'close'. It reads from the start; pause() stops reading, so
- * that the pipe fills and its writer blocks in the kernel, and nothing is buffered here.
+ * 'end' at EOF (or 'error'), then 'close'. pause() stops reading, so that the pipe fills and
+ * its writer blocks in the kernel; nothing is buffered here. Unlike a Readable it reads from
+ * construction on and holds nothing for late listeners: attach them in the same tick (the first
+ * read is delivered from the event loop, never before then).
  */
 export class PipeReader extends EventEmitter<PipeReaderEvents> {
   /** Undefined once the addon has let go of the fd: after EOF, an error or destroy(). */

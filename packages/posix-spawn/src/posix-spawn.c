@@ -287,14 +287,24 @@ done:
 
 /* ---- watchers: an fd of ours polled by the event loop, reporting to JS -------- */
 
-/* The first member of each watcher below: a uv_poll on an fd it owns, and its JS callback. */
+/*
+ * The first member of each watcher below: a uv_poll on an fd it owns, and its JS callback.
+ * `refs` counts what still points at it: the poll handle until it has closed, and for a reader
+ * the JS external until it is collected, so that a call through a stale external finds a closed
+ * watcher rather than freed memory.
+ */
 typedef struct fd_watch {
   uv_poll_t poll;
   napi_env env;
   napi_ref callback;
   napi_async_context async;
   int fd;
+  int refs;
 } fd_watch;
+
+static void fd_watch_unref(fd_watch* w) {
+  if (--w->refs == 0) free(w);
+}
 
 static void on_fd_watch_closed(uv_handle_t* handle) {
   fd_watch* w = handle->data;
@@ -304,7 +314,7 @@ static void on_fd_watch_closed(uv_handle_t* handle) {
   napi_delete_reference(w->env, w->callback);
   napi_async_destroy(w->env, w->async);
   napi_close_handle_scope(w->env, scope);
-  free(w);
+  fd_watch_unref(w);
 }
 
 /*
@@ -315,6 +325,7 @@ static int fd_watch_start(napi_env env, fd_watch* w, int fd, napi_value callback
   uv_loop_t* loop;
   w->env = env;
   w->fd = fd;
+  w->refs = 1;
   w->poll.data = w;
   int rc = napi_get_uv_event_loop(env, &loop) == napi_ok ? uv_poll_init(loop, &w->poll, fd) : UV_EINVAL;
   if (rc < 0) {
@@ -491,10 +502,19 @@ static void on_readable(uv_poll_t* handle, int status, int events) {
   } else {
     napi_get_null(env, &argv[0]);
     if (n == 0) napi_get_null(env, &argv[1]);
-    else napi_create_buffer_copy(env, (size_t)n, read_scratch, NULL, &argv[1]);
+    else if (napi_create_buffer_copy(env, (size_t)n, read_scratch, NULL, &argv[1]) != napi_ok) {
+      /* Out of memory for the copy: end the reader with the error rather than pass garbage. */
+      reader_close(r);
+      argv[0] = errno_error(env, ENOMEM, "read");
+      napi_get_null(env, &argv[1]);
+    }
   }
   fd_watch_call(&r->base, 2, argv);
   napi_close_handle_scope(env, scope);
+}
+
+static void finalize_reader(napi_env env, void* data, void* hint) {
+  fd_watch_unref(data);
 }
 
 static pipe_reader* reader_of(napi_env env, napi_callback_info info) {
@@ -527,7 +547,12 @@ static napi_value js_open_reader(napi_env env, napi_callback_info info) {
   if (fd_watch_start(env, &r->base, fd, callback, "PosixSpawnPipe", on_readable) < 0) return NULL;
   r->polling = 1;
   napi_value external;
-  napi_create_external(env, r, NULL, NULL, &external);
+  r->base.refs++;
+  if (napi_create_external(env, r, finalize_reader, NULL, &external) != napi_ok) {
+    reader_close(r);
+    fd_watch_unref(&r->base);
+    return throw_errno(env, ENOMEM, "openReader");
+  }
   return external;
 }
 

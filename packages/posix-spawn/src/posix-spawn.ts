@@ -1,3 +1,4 @@
+import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { binding } from './binding.js';
@@ -64,11 +65,31 @@ export function posixSpawn(options: PosixSpawnOptions): PosixChild {
       else resolve({ exitCode, signal: signal === null ? null : (SIGNAL_NAMES.get(signal) ?? String(signal)) });
     });
   });
-  return {
-    pid: fds.pid,
-    stdin: fds.stdin >= 0 ? new Socket({ fd: fds.stdin, readable: false, writable: true }) : null,
-    stdout: new PipeReader(fds.stdout),
-    stderr: new PipeReader(fds.stderr),
-    exited,
+  // The child runs already: if wrapping its pipes fails (out of memory, out of epoll watches),
+  // it must not be left running unseen with fds of ours open. Each wrapper owns its fd once built.
+  const owned: { destroy(): unknown }[] = [];
+  const unowned = new Set([fds.stdin, fds.stdout, fds.stderr].filter((fd) => fd >= 0));
+  const own = <T extends { destroy(): unknown }>(fd: number, make: () => T): T => {
+    unowned.delete(fd);
+    const wrapper = make();
+    owned.push(wrapper);
+    return wrapper;
   };
+  try {
+    return {
+      pid: fds.pid,
+      stdin: fds.stdin >= 0 ? own(fds.stdin, () => new Socket({ fd: fds.stdin, readable: false, writable: true })) : null,
+      stdout: own(fds.stdout, () => new PipeReader(fds.stdout)),
+      stderr: own(fds.stderr, () => new PipeReader(fds.stderr)),
+      exited,
+    };
+  } catch (err) {
+    for (const wrapper of owned) wrapper.destroy();
+    for (const fd of unowned) closeSync(fd);
+    // Its exit watcher reaps it.
+    try {
+      process.kill(-fds.pid, 'SIGKILL');
+    } catch {}
+    throw err;
+  }
 }

@@ -1,7 +1,8 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { binding } from '../src/binding.js';
 import { execAsHelper, posixSpawn, posixSpawnAvailability, type PipeReader, type PosixSpawnOptions } from '../src/index.js';
 
 const base = { env: { PATH: '/usr/bin:/bin' }, cwd: '/', stdin: false };
@@ -156,6 +157,24 @@ describe('posixSpawn', () => {
       expect(ended).toBe(false);
       // Calls after the end are no-ops, not a use of a freed reader.
       child.stdout.pause().resume().destroy();
+    });
+
+    it('keeps an addon reader safe to call after it closed itself at EOF', async () => {
+      const fds = binding().spawn('/bin/true', ['true'], [], '/', false, false);
+      closeSync(fds.stderr);
+      const exited = new Promise<void>((resolve) => binding().watchExit(fds.pid, () => resolve()));
+      let done!: () => void;
+      const ended = new Promise<void>((resolve) => (done = resolve));
+      const handle = binding().openReader(fds.stdout, (_err, data) => {
+        if (data === null) done();
+      });
+      await ended;
+      // The handle's close callback has run by the next turn: the reader's side is released.
+      await new Promise((r) => setTimeout(r, 10));
+      binding().pauseReader(handle);
+      binding().resumeReader(handle);
+      binding().closeReader(handle);
+      await exited;
     });
   });
 });
