@@ -5,12 +5,7 @@ import { signalNumber, type SignalName } from '@conch/protocol';
  * reaches its children and grandchildren too. Returns false when the group is already gone.
  */
 export function signalGroup(pgid: number, signal: SignalName): boolean {
-  try {
-    process.kill(-pgid, signalNumber(signal));
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-  }
+  if (signalExistingGroup(pgid, signal)) return true;
   // forkpty returns the pid before the child has run setsid(), so a kill that comes right after
   // spawning finds no group yet. Until then the child is alone (setsid is the first thing it
   // does, before it can fork), so signalling it directly reaches everything there is.
