@@ -40,8 +40,8 @@ export class FrameChannel<In extends Message, Out extends Message> extends Event
   readonly #options: FrameChannelOptions<In>;
   #closed = false;
   #emittedClose = false;
-  /** Why reading the peer is paused: the peer is not reading us. */
-  readonly #held = new Set<'peer'>();
+  /** Reading the peer is paused because the peer is not reading us. */
+  #peerHeld = false;
 
   constructor(stream: Duplex, options: FrameChannelOptions<In>) {
     super();
@@ -66,7 +66,7 @@ export class FrameChannel<In extends Message, Out extends Message> extends Event
     stream.on('close', () => this.destroy());
     // A transport may be handed over paused (a hybrid-vsock socket, held still between its
     // CONNECT reply and now so no byte was emitted to nobody): now that we listen, let it flow.
-    if (this.#held.size === 0) stream.resume();
+    if (!this.#peerHeld) stream.resume();
   }
 
   get closed(): boolean {
@@ -107,20 +107,15 @@ export class FrameChannel<In extends Message, Out extends Message> extends Event
   #wrote(ok: boolean): boolean {
     const max = this.#options.maxUnreadBytes;
     // 'drain' follows only a write that returned false, so hold only then.
-    if (!ok && max !== undefined && this.#stream.writableLength > max && !this.#held.has('peer')) {
-      this.#hold('peer');
-      this.#stream.once('drain', () => this.#release('peer'));
+    if (!ok && max !== undefined && this.#stream.writableLength > max && !this.#peerHeld) {
+      this.#peerHeld = true;
+      this.#stream.pause();
+      this.#stream.once('drain', () => {
+        this.#peerHeld = false;
+        this.#stream.resume();
+      });
     }
     return ok;
-  }
-
-  #hold(reason: 'peer'): void {
-    if (this.#held.size === 0) this.#stream.pause();
-    this.#held.add(reason);
-  }
-
-  #release(reason: 'peer'): void {
-    if (this.#held.delete(reason) && this.#held.size === 0) this.#stream.resume();
   }
 
   /** Half-closes after pending writes flush, then tears the stream down. */
