@@ -65,31 +65,27 @@ export function posixSpawn(options: PosixSpawnOptions): PosixChild {
       else resolve({ exitCode, signal: signal === null ? null : (SIGNAL_NAMES.get(signal) ?? String(signal)) });
     });
   });
-  // The child runs already: if wrapping its pipes fails (out of memory, out of epoll watches),
-  // it must not be left running unseen with fds of ours open. Each wrapper owns its fd once built.
-  const owned: { destroy(): unknown }[] = [];
-  const unowned = new Set([fds.stdin, fds.stdout, fds.stderr].filter((fd) => fd >= 0));
-  const own = <T extends { destroy(): unknown }>(fd: number, make: () => T): T => {
-    unowned.delete(fd);
-    const wrapper = make();
-    owned.push(wrapper);
-    return wrapper;
-  };
+  // The child runs already: if reading its pipes cannot start (out of memory, out of epoll
+  // watches), it must not be left running unseen with fds of ours open. A PipeReader owns its
+  // fd from its construction on, and closes it itself when that throws.
+  const readers: PipeReader[] = [];
   try {
-    return {
-      pid: fds.pid,
-      stdin: fds.stdin >= 0 ? own(fds.stdin, () => new Socket({ fd: fds.stdin, readable: false, writable: true })) : null,
-      stdout: own(fds.stdout, () => new PipeReader(fds.stdout)),
-      stderr: own(fds.stderr, () => new PipeReader(fds.stderr)),
-      exited,
-    };
+    for (const fd of [fds.stdout, fds.stderr]) readers.push(new PipeReader(fd));
   } catch (err) {
-    for (const wrapper of owned) wrapper.destroy();
-    for (const fd of unowned) closeSync(fd);
+    for (const reader of readers) reader.destroy();
+    // The fds after the one whose reader failed were never handed over.
+    for (const fd of [fds.stdout, fds.stderr, fds.stdin].slice(readers.length + 1)) if (fd >= 0) closeSync(fd);
     // Its exit watcher reaps it.
     try {
       process.kill(-fds.pid, 'SIGKILL');
     } catch {}
     throw err;
   }
+  return {
+    pid: fds.pid,
+    stdin: fds.stdin >= 0 ? new Socket({ fd: fds.stdin, readable: false, writable: true }) : null,
+    stdout: readers[0]!,
+    stderr: readers[1]!,
+    exited,
+  };
 }
