@@ -101,6 +101,12 @@ describe.skipIf(unavailable !== undefined)('conchd in a real VM (QEMU, Debian cl
     };
     const log = async (name: 'a' | 'b') => (await (await session()).exec(`cat ${DIR}/${name}.log`)).stdout;
     const attempt = async (command: string) => (await session()).exec(command, NOBODY);
+    /** Runs the conch CLI as the attacker and expects it refused: exit 69 (unavailable), for `reason`. */
+    const expectRefused = async (command: string, reason: RegExp) => {
+      const r = await attempt(command);
+      expect(r.exitCode, r.stderr).toBe(69);
+      expect(r.stderr).toMatch(reason);
+    };
     const ranNothing = async () => expect((await (await session()).exec('ls /tmp | grep -c "^attacker-" || true')).stdout).toBe('0\n');
 
     beforeAll(async () => {
@@ -132,9 +138,7 @@ describe.skipIf(unavailable !== undefined)('conchd in a real VM (QEMU, Debian cl
     });
 
     it('vsock loopback: refused by the peer check (CID 1 is not the host), runs nothing, and is logged', async () => {
-      const r = await attempt('/opt/conch/bin/conch --connect vsock:1:1025 exec -- touch /tmp/attacker-vsock');
-      expect(r.exitCode, r.stderr).toBe(69);
-      expect(r.stderr).toMatch(/unavailable \(connect-refused\)/);
+      await expectRefused('/opt/conch/bin/conch --connect vsock:1:1025 exec -- touch /tmp/attacker-vsock', /unavailable \(connect-refused\)/);
       await ranNothing();
       const a = await log('a');
       expect(a).toContain('"msg":"peer rejected"');
@@ -147,9 +151,7 @@ describe.skipIf(unavailable !== undefined)('conchd in a real VM (QEMU, Debian cl
         `node -e "require('net').createConnection('${DIR}/conchd.sock').on('connect', () => { console.log('connected'); process.exit(0) }).on('error', (e) => console.log(e.code))"`,
       );
       expect(direct.stdout).toBe('EACCES\n');
-      const cli = await attempt(`/opt/conch/bin/conch --connect unix:${DIR}/conchd.sock exec -- touch /tmp/attacker-unix`);
-      expect(cli.exitCode, cli.stderr).toBe(69);
-      expect(cli.stderr).toMatch(/unavailable \(connect-refused\).*EACCES/);
+      await expectRefused(`/opt/conch/bin/conch --connect unix:${DIR}/conchd.sock exec -- touch /tmp/attacker-unix`, /unavailable \(connect-refused\).*EACCES/);
       await ranNothing();
       expect(await log('a')).not.toContain('"msg":"client connected"');
     }, GUEST_TEST_MS);
@@ -168,14 +170,11 @@ describe.skipIf(unavailable !== undefined)('conchd in a real VM (QEMU, Debian cl
 
     it('a wrong token, or none: AUTH_FAILED, runs nothing, and is logged; the token file is root-only', async () => {
       expect((await attempt(`cat ${DIR}/token`)).stderr).toContain('Permission denied');
-      const wrong = await attempt(
+      await expectRefused(
         `printf guess > /tmp/guess && /opt/conch/bin/conch --connect vsock:1:1026 --token-file /tmp/guess exec -- touch /tmp/attacker-token`,
+        /unavailable \(auth-failed\)/,
       );
-      expect(wrong.exitCode, wrong.stderr).toBe(69);
-      expect(wrong.stderr).toMatch(/unavailable \(auth-failed\)/);
-      const none = await attempt('/opt/conch/bin/conch --connect vsock:1:1026 exec -- touch /tmp/attacker-notoken');
-      expect(none.exitCode, none.stderr).toBe(69);
-      expect(none.stderr).toMatch(/unavailable \(auth-failed\)/);
+      await expectRefused('/opt/conch/bin/conch --connect vsock:1:1026 exec -- touch /tmp/attacker-notoken', /unavailable \(auth-failed\)/);
       await ranNothing();
       const b = await log('b');
       expect(b).toContain('"reason":"wrong token"');
