@@ -30,7 +30,7 @@ export async function benchPty({ daemon, scale }) {
   await session.connect();
   let conchShort = 0;
   const rawShort = [];
-  const s = await interleave(Math.max(3, Math.round(5 * scale)), {
+  const s = await interleave(Math.max(3, Math.round(15 * scale)), {
     conch: async () => {
       const t0 = performance.now();
       const bytes = await drain(await session.spawn(argv, { pty: { cols: 80, rows: 24 } }));

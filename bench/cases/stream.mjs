@@ -40,7 +40,7 @@ export async function benchStream({ daemon, sshd, scale }) {
     const ssh = sshd.argv(argv.join(' '));
     contenders.ssh = () => throughput(size, () => countStdout(ssh));
   }
-  const s = await interleave(Math.max(2, Math.round(3 * scale)), contenders, { warmup: 0 });
+  const s = await interleave(Math.max(2, Math.round(6 * scale)), contenders, { warmup: 0 });
   await session.close();
   const title = 'stream `head -c 1G /dev/zero`';
   return [
