@@ -101,15 +101,24 @@ export function optional<T>(inner: Validator<T>): { optional: Validator<T> } {
 /** A msgpack map with the given fields. Absent and nil optional fields are both treated as absent. */
 export function object<S extends Shape>(shape: S): Validator<Out<S>> {
   const fields = Object.entries(shape);
+  // Every frame is validated, and a message's validator is always called with the same path (its
+  // type): the fields' paths are built once per path, not once per field per frame.
+  let parent: string | undefined;
+  let paths: string[] = [];
   return (v, path) => {
     if (!isPlainMap(v)) return fail(path, 'a map', v);
+    if (path !== parent) {
+      parent = path;
+      paths = fields.map(([name]) => `${path}.${name}`);
+    }
     const out: Record<string, unknown> = {};
-    for (const [name, spec] of fields) {
+    for (let i = 0; i < fields.length; i++) {
+      const [name, spec] = fields[i]!;
       const value = Object.prototype.hasOwnProperty.call(v, name) ? v[name] : undefined;
       if (typeof spec === 'function') {
-        out[name] = spec(value, `${path}.${name}`);
+        out[name] = spec(value, paths[i]!);
       } else if (value !== undefined && value !== null) {
-        out[name] = spec.optional(value, `${path}.${name}`);
+        out[name] = spec.optional(value, paths[i]!);
       }
     }
     return out as Out<S>;

@@ -22,6 +22,14 @@ const commandInfo = object({
 /** The validator for each message type, minus its `type` field. */
 type Validators<M extends Message> = { [K in M['type']]: Validator<Omit<Extract<M, { type: K }>, 'type'>> };
 
+// Built once, outside the validators that add a check to them: object() does its setup per call.
+const execCommand = object({
+  id, session: ref, command: optional(cstr), argv: optional(arrayOf(cstr, { minLength: 1 })),
+  cwd: optional(cstr), env: optional(envMap), stdin: optional(bool), pty: optional(pty),
+  timeoutMs: optional(uint), killGraceMs: optional(uint), maxOutputBytes: optional(uint), window: optional(positiveInt),
+  uid: optional(uint), gid: optional(uint),
+});
+
 const clientValidators: Validators<ClientMessage> = {
   Hello: object({
     minVersion: uint, maxVersion: uint, nonce: uint, maxFrameBytes: positiveInt,
@@ -35,12 +43,7 @@ const clientValidators: Validators<ClientMessage> = {
     interactive: optional(object({ argv: optional(arrayOf(cstr, { minLength: 1 })), pty })),
   }),
   ExecCommand: (v, path) => {
-    const m = object({
-      id, session: ref, command: optional(cstr), argv: optional(arrayOf(cstr, { minLength: 1 })),
-      cwd: optional(cstr), env: optional(envMap), stdin: optional(bool), pty: optional(pty),
-      timeoutMs: optional(uint), killGraceMs: optional(uint), maxOutputBytes: optional(uint), window: optional(positiveInt),
-      uid: optional(uint), gid: optional(uint),
-    })(v, path);
+    const m = execCommand(v, path);
     if ((m.command === undefined) === (m.argv === undefined)) fail(path, 'exactly one of "command" and "argv"', v);
     return m;
   },
@@ -59,6 +62,11 @@ const clientValidators: Validators<ClientMessage> = {
 const errorCode: Validator<ErrorCode> = (v, path) =>
   isErrorCode(v) ? v : fail(path, 'a known error code', v);
 
+const commandExited = object({
+  command: ref, exitCode: nullable(uint), signal: nullable(signal), timedOut: bool, truncated: bool,
+  durationMs: uint, stdoutBytes: uint, stderrBytes: uint,
+});
+
 const daemonValidators: Validators<DaemonMessage> = {
   Welcome: object({
     nonce: uint, version: uint, daemonVersion: str, bootId: str, instanceId: nonEmptyStr,
@@ -69,10 +77,7 @@ const daemonValidators: Validators<DaemonMessage> = {
   CommandStarted: object({ id, command: ref, pid: uint, stdinWindow: uint }),
   StreamOutput: object({ command: ref, fd: literal(1, 2), offset: uint, data: bytes }),
   CommandExited: (v, path) => {
-    const m = object({
-      command: ref, exitCode: nullable(uint), signal: nullable(signal), timedOut: bool, truncated: bool,
-      durationMs: uint, stdoutBytes: uint, stderrBytes: uint,
-    })(v, path);
+    const m = commandExited(v, path);
     if ((m.exitCode === null) === (m.signal === null)) fail(path, 'exactly one of "exitCode" and "signal"', v);
     return m;
   },
@@ -97,7 +102,10 @@ function validateWith<M extends Message>(table: Validators<M>, direction: string
     });
   }
   const validator = table[type as M['type']] as Validator<object>;
-  return { type, ...validator(value, type) } as unknown as M;
+  const message = validator(value, type) as { type?: string };
+  // Added last rather than spread into a copy in front: one object per frame, not two.
+  message.type = type;
+  return message as unknown as M;
 }
 
 /** Validates a decoded frame that a client sent. Throws ProtocolError with a precise message. */
