@@ -69,9 +69,10 @@ export class CommandSession {
     const env = { ...before.env, ...request.env, PWD: cwd };
     // The session's state directory belongs to the session's user; a command run as another
     // user could not write its state there, so what it changes with cd/export stays its own.
-    const uid = this.uid ?? process.getuid?.();
-    const gid = this.gid ?? process.getgid?.();
-    const asSessionUser = (request.uid ?? uid) === uid && (request.gid ?? gid) === gid;
+    // (The daemon's own ids are asked for only when the request names one: two syscalls per exec.)
+    const asSessionUser =
+      (request.uid === undefined || request.uid === (this.uid ?? process.getuid?.())) &&
+      (request.gid === undefined || request.gid === (this.gid ?? process.getgid?.()));
     const stateFile = request.command === undefined || !asSessionUser ? undefined : this.#nextStateFile();
     let argv: readonly string[];
     if (request.command !== undefined) argv = stateFile === undefined ? [this.shell, '-c', request.command] : shellArgv(this.shell, request.command, stateFile);

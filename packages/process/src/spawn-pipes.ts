@@ -34,7 +34,8 @@ export function describeSpawn(): { readonly implementation: SpawnImplementation;
  * error if it could not start.
  */
 export function spawnPipes(spec: ProcessSpec): Promise<SpawnedProcess> {
-  checkCwd(spec.cwd);
   if (spec.argv.length === 0) throw new TypeError('argv must not be empty');
-  return spawnImplementation(spec) === 'posix' ? spawnPipesPosix(spec) : spawnPipesNode(spec);
+  if (spawnImplementation(spec) === 'posix') return spawnPipesPosix(spec);
+  checkCwd(spec.cwd);
+  return spawnPipesNode(spec);
 }

@@ -97,7 +97,22 @@ describe.each(['posix', 'node'] as const)('spawnPipes through %s', (impl) => {
     const plain = join(tmp, 'not-executable');
     writeFileSync(plain, 'echo no\n');
     await expect(spawnPipes(spec([plain]))).rejects.toMatchObject({ code: ErrorCodes.SPAWN_FAILED, details: { errno: 'EACCES' } });
-    expect(() => spawnPipes(spec(['true'], { cwd: '/no/such/dir' }))).toThrow(expect.objectContaining({ code: ErrorCodes.SPAWN_FAILED }));
+    // A directory: what execve says of it, not "no such file".
+    await expect(spawnPipes(spec([tmp]))).rejects.toMatchObject({ code: ErrorCodes.SPAWN_FAILED, details: { errno: 'EACCES' } });
+  });
+
+  it('says when it was the working directory that failed, not the executable', async () => {
+    // posix_spawn's chdir fails with the same errnos as its exec, by path or by PATH lookup alike.
+    for (const argv of [['true'], ['/bin/true'], ['/no/such/conch-binary']]) {
+      await expect(Promise.resolve().then(() => spawnPipes(spec(argv, { cwd: '/no/such/dir' })))).rejects.toMatchObject({
+        code: ErrorCodes.SPAWN_FAILED, message: expect.stringContaining('working directory'), details: { errno: 'ENOENT', cwd: '/no/such/dir' },
+      });
+    }
+    const file = join(tmp, 'a-file');
+    writeFileSync(file, '');
+    await expect(Promise.resolve().then(() => spawnPipes(spec(['/bin/true'], { cwd: file })))).rejects.toMatchObject({
+      code: ErrorCodes.SPAWN_FAILED, message: expect.stringContaining('not a directory'), details: { errno: 'ENOTDIR' },
+    });
   });
 
   it('finishes a command whose output was paused for a consumer that never came, once its group is gone', async () => {
