@@ -24,6 +24,8 @@ export interface PosixSpawnBinding {
   resumeReader(reader: ReaderHandle): void;
   /** Stops reading and closes the fd, with no further callback. */
   closeReader(reader: ReaderHandle): void;
+  /** Whether any process is left in process group `pgid` (above 1): kill(-pgid, 0) without an exception. */
+  groupExists(pgid: number): boolean;
 }
 
 /** The addon's reader: an opaque external. */

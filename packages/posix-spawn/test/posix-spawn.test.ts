@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { binding } from '../src/binding.js';
-import { execAsHelper, posixSpawn, posixSpawnAvailability, type PipeReader, type PosixSpawnOptions } from '../src/index.js';
+import { execAsHelper, groupExists, posixSpawn, posixSpawnAvailability, type PipeReader, type PosixSpawnOptions } from '../src/index.js';
 
 const base = { env: { PATH: '/usr/bin:/bin' }, cwd: '/', stdin: false };
 const opts = (file: string, argv: string[], extra: Partial<PosixSpawnOptions> = {}): PosixSpawnOptions => ({ file, argv, ...base, ...extra });
@@ -176,5 +176,24 @@ describe('posixSpawn', () => {
       binding().closeReader(handle);
       await exited;
     });
+  });
+});
+
+describe('groupExists', () => {
+  it('is true while a process is in the group, also one the leader left, and false once the group is empty', async () => {
+    // The leader leaves a sleeper behind in its group (posixSpawn makes each child a group leader).
+    const child = posixSpawn(opts('/bin/sh', ['sh', '-c', 'sleep 30 >/dev/null 2>&1 & echo $!']));
+    const sleeper = Number((await collect(child.stdout)).trim());
+    expect(groupExists(child.pid)).toBe(true);
+    await child.exited;
+    expect(groupExists(child.pid)).toBe(true);
+    process.kill(sleeper, 'SIGKILL');
+    // The orphaned sleeper stays a member until init reaps it, which a loaded machine can take a while to do.
+    await expect.poll(() => groupExists(child.pid), { timeout: 15_000 }).toBe(false);
+    expect(() => process.kill(-child.pid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
+  });
+
+  it('refuses 0, 1 and negative ids, which kill() would take for our own group or every process', () => {
+    for (const pgid of [0, 1, -5]) expect(() => groupExists(pgid)).toThrow(TypeError);
   });
 });

@@ -1,3 +1,4 @@
+import { groupExists, posixSpawnAvailability } from '@conch/posix-spawn';
 import { signalNumber, type SignalName } from '@conch/protocol';
 
 /**
@@ -34,6 +35,9 @@ export function signalExistingGroup(pgid: number, signal: SignalName): boolean {
 
 /** Whether any process is left in the group (signal 0 only checks). */
 export function groupAlive(pgid: number): boolean {
+  // Asked at every command's exit, when the answer is usually "gone", which process.kill says
+  // with an exception: the addon says it with a boolean.
+  if (pgid > 1 && posixSpawnAvailability().available) return groupExists(pgid);
   try {
     process.kill(-pgid, 0);
     return true;
