@@ -422,7 +422,13 @@ function withDeadline<T>(promise: Promise<T>, ms: number, timedOut: () => Error 
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
-/** Drops undefined fields: the wire validators reject explicit undefined/nil for optional fields. */
+/**
+ * Drops undefined fields: the wire validators reject explicit undefined/nil for optional fields.
+ * A loop, not fromEntries(entries().filter()): it runs for every exec, and that built an array
+ * per field.
+ */
 function definedOnly<T extends Record<string, unknown>>(fields: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+  const out: Record<string, unknown> = {};
+  for (const name of Object.keys(fields)) if (fields[name] !== undefined) out[name] = fields[name];
+  return out as { [K in keyof T]?: Exclude<T[K], undefined> };
 }
