@@ -1,7 +1,9 @@
 import { createRequire } from 'node:module';
 import { VsockShellSession } from '@conch/shell-client';
 import { row } from '../lib/row.mjs';
-import { interleave } from '../lib/stats.mjs';
+import { countRelayed } from '../lib/run-child.mjs';
+import { startFrameServer } from '../lib/start-frame-server.mjs';
+import { interleave, summarize } from '../lib/stats.mjs';
 import { drain } from './stream.mjs';
 
 const require = createRequire(import.meta.url);
@@ -30,6 +32,8 @@ export async function benchPty({ daemon, scale }) {
   await session.connect();
   let conchShort = 0;
   const rawShort = [];
+  const relayShort = [];
+  const relayServer = await startFrameServer('conch-bench-pty-relay-');
   const s = await interleave(Math.max(3, Math.round(15 * scale)), {
     conch: async () => {
       const t0 = performance.now();
@@ -42,15 +46,28 @@ export async function benchPty({ daemon, scale }) {
       rawShort.push(size - bytes);
       return bytes / (ms / 1000) / 1e6;
     },
+    relay: async () => {
+      const { bytes, ms } = await countRelayed(relayServer.path('pty-relay'), size);
+      relayShort.push(size - bytes);
+      return bytes / (ms / 1000) / 1e6;
+    },
   }, { warmup: 1 });
   await session.close();
+  relayServer.stop();
   const short = rawShort.filter((n) => n > 0);
+  const relayVsRaw = (summarize(s.relay).median / summarize(s.raw).median).toFixed(2);
   return [
     row({
       id: 'pty', title: 'PTY output `head -c 32M /dev/zero`', unit: 'MB/s', better: 'higher', conch: s.conch,
       floorName: 'node-pty spawn, onData', floor: s.raw, target: { op: '>=', value: 0.9 },
       note: `tail loss: conch ${conchShort} of ${s.conch.length} runs short; node-pty ${short.length} of ${rawShort.length} runs short` +
         (short.length ? ` (by up to ${Math.max(...short)} bytes)` : ''),
+    }),
+    row({
+      id: 'pty.relay', title: 'PTY output `head -c 32M /dev/zero` vs the Node floor', unit: 'MB/s', better: 'higher', conch: s.conch,
+      floorName: 'bare Node relay: node-pty → Unix socket → a reader', floor: s.relay,
+      note: `what relaying a terminal through a Node process costs at least: the relay is ${relayVsRaw}× node-pty read in place` +
+        ` (it loses node-pty's tails too: ${relayShort.filter((n) => n > 0).length} of ${relayShort.length} runs short)`,
     }),
   ];
 }

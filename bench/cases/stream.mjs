@@ -1,7 +1,8 @@
 import { VsockShellSession } from '@conch/shell-client';
 import { row, unavailableRow } from '../lib/row.mjs';
-import { countStdout } from '../lib/run-child.mjs';
-import { interleave } from '../lib/stats.mjs';
+import { countRelayed, countStdout } from '../lib/run-child.mjs';
+import { startFrameServer } from '../lib/start-frame-server.mjs';
+import { interleave, summarize } from '../lib/stats.mjs';
 
 const GIB = 1 << 30;
 
@@ -32,9 +33,11 @@ export async function benchStream({ daemon, sshd, scale }) {
   const argv = ['head', '-c', String(size), '/dev/zero'];
   const session = new VsockShellSession(daemon.endpoint);
   await session.connect();
+  const relayServer = await startFrameServer('conch-bench-pipe-relay-');
   const contenders = {
     conch: () => throughput(size, async () => drain(await session.spawn(argv))),
     direct: () => throughput(size, () => countStdout(argv)),
+    relay: () => throughput(size, async () => (await countRelayed(relayServer.path('pipe-relay'), size)).bytes),
   };
   if (sshd.available) {
     const ssh = sshd.argv(argv.join(' '));
@@ -42,11 +45,18 @@ export async function benchStream({ daemon, sshd, scale }) {
   }
   const s = await interleave(Math.max(2, Math.round(6 * scale)), contenders, { warmup: 0 });
   await session.close();
+  relayServer.stop();
   const title = 'stream `head -c 1G /dev/zero`';
+  const relayVsDirect = (summarize(s.relay).median / summarize(s.direct).median).toFixed(2);
   return [
     row({ id: 'stream.direct', title: `${title} vs a direct pipe read`, unit: 'MB/s', better: 'higher', conch: s.conch, floorName: 'Node reading the child\'s stdout', floor: s.direct, target: { op: '>=', value: 0.7 } }),
     sshd.available
       ? row({ id: 'stream.ssh', title: `${title} vs OpenSSH`, unit: 'MB/s', better: 'higher', conch: s.conch, floorName: 'ssh ControlMaster', floor: s.ssh, target: { op: '>=', value: 3 } })
       : unavailableRow({ id: 'stream.ssh', title: `${title} vs OpenSSH`, unit: 'MB/s', conch: s.conch, floorName: 'ssh ControlMaster', target: { op: '>=', value: 3 }, why: sshd.why }),
+    row({
+      id: 'stream.relay', title: `${title} vs the Node floor`, unit: 'MB/s', better: 'higher', conch: s.conch,
+      floorName: 'bare Node relay: PipeReader → Unix socket → a reader', floor: s.relay,
+      note: `what relaying a pipe through a Node process costs at least: the relay is ${relayVsDirect}× the direct read`,
+    }),
   ];
 }

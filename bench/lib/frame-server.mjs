@@ -6,6 +6,11 @@
 //   frame-stream  the same, as StreamOutput frames of SIZE data bytes
 //   spawn-echo  on each byte, posix_spawns /bin/true (our addon, as conchd does) and writes one
 //               byte back once it has exited and both its output pipes have closed
+//   pipe-relay  on a line "N\n", posix_spawns `head -c N /dev/zero`, relays its stdout (read by
+//               PipeReader, as conchd does) with backpressure, then ends the connection
+//   pty-relay   the same on a terminal: node-pty's spawn, onData written to the socket, paused
+//               while the socket is full, the connection ended at the exit
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { posixSpawn } from '@conch/posix-spawn';
@@ -69,6 +74,52 @@ await listen('spawn-echo', (s) =>
       const closed = (stream) => new Promise((resolve) => stream.resume().once('close', resolve));
       void Promise.all([child.exited, closed(child.stdout), closed(child.stderr)]).then(() => s.write(d.subarray(i, i + 1)));
     }
+  }),
+);
+/** Calls `run(n)` once per connection, for its first line "N\n". */
+function onLine(socket, run) {
+  let text = '';
+  const read = (d) => {
+    text += d.toString('latin1');
+    if (!text.includes('\n')) return;
+    socket.off('data', read);
+    run(Number(text.slice(0, text.indexOf('\n'))));
+  };
+  socket.on('data', read);
+}
+
+await listen('pipe-relay', (s) =>
+  onLine(s, (n) => {
+    const child = posixSpawn({ file: '/usr/bin/head', argv: ['head', '-c', String(n), '/dev/zero'], env: process.env, cwd: process.cwd(), stdin: false });
+    s.on('error', () => {});
+    child.stderr.resume();
+    child.stdout.on('data', (d) => {
+      if (!s.write(d)) {
+        child.stdout.pause();
+        s.once('drain', () => child.stdout.resume());
+      }
+    });
+    child.stdout.once('close', () => s.end());
+  }),
+);
+// Loaded on first use: the other sockets must work where node-pty does not.
+const require = createRequire(import.meta.url);
+await listen('pty-relay', (s) =>
+  onLine(s, (n) => {
+    const term = require('node-pty').spawn('head', ['-c', String(n), '/dev/zero'], { cols: 80, rows: 24, encoding: null, env: process.env });
+    let ended = false;
+    s.on('error', () => {});
+    term.onData((d) => {
+      if (ended) return;
+      if (!s.write(d)) {
+        term.pause();
+        s.once('drain', () => term.resume());
+      }
+    });
+    term.onExit(() => {
+      ended = true;
+      s.end();
+    });
   }),
 );
 process.send?.('ready');
