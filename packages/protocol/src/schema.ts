@@ -101,16 +101,20 @@ export function optional<T>(inner: Validator<T>): { optional: Validator<T> } {
 /** A msgpack map with the given fields. Absent and nil optional fields are both treated as absent. */
 export function object<S extends Shape>(shape: S): Validator<Out<S>> {
   const fields = Object.entries(shape);
-  // Every frame is validated, and a message's validator is always called with the same path (its
-  // type): the fields' paths are built once per path, not once per field per frame.
+  // Every frame is validated, and a message's own validator is always called with the same path
+  // (its type), so the fields' paths are kept for the last path seen rather than built per field
+  // per frame. (A validator nested under an array, or shared by two messages, rebuilds them when
+  // its path changes.) Read into a local, so that a validator reached again from inside its own
+  // fields could not change the paths under this call.
   let parent: string | undefined;
-  let paths: string[] = [];
+  let cached: string[] = [];
   return (v, path) => {
     if (!isPlainMap(v)) return fail(path, 'a map', v);
     if (path !== parent) {
       parent = path;
-      paths = fields.map(([name]) => `${path}.${name}`);
+      cached = fields.map(([name]) => `${path}.${name}`);
     }
+    const paths = cached;
     const out: Record<string, unknown> = {};
     for (let i = 0; i < fields.length; i++) {
       const [name, spec] = fields[i]!;

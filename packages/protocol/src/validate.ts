@@ -103,7 +103,9 @@ function validateWith<M extends Message>(table: Validators<M>, direction: string
   }
   const validator = table[type as M['type']] as Validator<object>;
   const message = validator(value, type) as { type?: string };
-  // Added last rather than spread into a copy in front: one object per frame, not two.
+  // Added last rather than spread into a copy in front: one object per frame, not two. So "type"
+  // is the last key of a validated message; nothing re-encodes one (encodeFrame's fast path for
+  // a payload wants "data" last, and would fall back to the general encoder for such a message).
   message.type = type;
   return message as unknown as M;
 }

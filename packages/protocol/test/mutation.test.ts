@@ -163,3 +163,24 @@ describe.each(sets)('validation of mutated $direction messages', ({ arbitraries,
     );
   });
 });
+
+describe('error paths', () => {
+  it('name the exact field, whichever message or array element reached a shared validator last', () => {
+    const message = (value: unknown, validate: (v: unknown) => unknown) => rejection(validate, value).message;
+    const exec = (cols: unknown) => ({ type: 'ExecCommand', id: 1, session: 's1', argv: ['true'], pty: { cols, rows: 24 } });
+    const spawn = (cols: unknown) => ({ type: 'SpawnSession', id: 2, interactive: { pty: { cols, rows: 24 } } });
+    // The pty validator is one object shared by both messages: its cached paths must follow the caller.
+    for (let i = 0; i < 3; i++) {
+      expect(message(exec(0), validateClientMessage)).toBe('ExecCommand.pty.cols: expected a positive integer, got 0');
+      expect(message(spawn(-1), validateClientMessage)).toBe('SpawnSession.interactive.pty.cols: expected a positive integer, got -1');
+    }
+    const info = (pid: unknown) => ({ command: 'c1', pid, argv: ['true'], pty: false, state: 'exited', exitCode: 0, signal: null, stdoutBytes: 0, stderrBytes: 0, attached: false });
+    const list = (bad: number) => ({
+      type: 'SessionList', id: 3,
+      sessions: [{ session: 's1', cwd: '/', commands: [info(1), info(2), info(3)].map((c, i) => (i === bad ? { ...c, pid: 'x' } : c)) }],
+    });
+    for (const bad of [2, 0, 1]) {
+      expect(message(list(bad), validateDaemonMessage)).toBe(`SessionList.sessions[0].commands[${bad}].pid: expected a non-negative integer, got "x"`);
+    }
+  });
+});
