@@ -193,7 +193,7 @@ describe('groupExists', () => {
     expect(() => process.kill(-child.pid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
   });
 
-  it('refuses 0, 1 and negative ids, which kill() would take for our own group or every process', () => {
-    for (const pgid of [0, 1, -5]) expect(() => groupExists(pgid)).toThrow(TypeError);
+  it('refuses 0, 1, negative ids (our own group, every process) and anything int32 conversion would bend into a pid', () => {
+    for (const pgid of [0, 1, -5, 2.5, 2 ** 32 + 5, 2 ** 31, Number.NaN]) expect(() => groupExists(pgid)).toThrow(TypeError);
   });
 });

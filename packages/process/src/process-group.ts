@@ -35,9 +35,12 @@ export function signalExistingGroup(pgid: number, signal: SignalName): boolean {
 
 /** Whether any process is left in the group (signal 0 only checks). */
 export function groupAlive(pgid: number): boolean {
+  // No command's group has id 0 or 1, and kill() would take -0 for our own group and -1 for
+  // every process: neither may ever be reported alive, and so signalled.
+  if (!Number.isSafeInteger(pgid) || pgid < 2) return false;
   // Asked at every command's exit, when the answer is usually "gone", which process.kill says
   // with an exception: the addon says it with a boolean.
-  if (pgid > 1 && posixSpawnAvailability().available) return groupExists(pgid);
+  if (posixSpawnAvailability().available) return groupExists(pgid);
   try {
     process.kill(-pgid, 0);
     return true;

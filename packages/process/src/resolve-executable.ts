@@ -1,26 +1,31 @@
 import { accessSync, constants, statSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
 
 /** What execvp(3) searches when PATH is unset (glibc's default). */
 const DEFAULT_PATH = '/bin:/usr/bin';
 
 /**
- * Finds what execvp would run for `file` under `env.PATH`, or throws an errno-style error
- * (ENOENT, EACCES) as spawn() would. forkpty-based spawning only learns of a failed exec from
+ * Finds what execvp in the child would run for `file` under `env.PATH`, or throws an
+ * errno-style error (ENOENT, EACCES) as its exec would. Relative names (`./run.sh`, an empty or
+ * `.` PATH entry) are the child's, so they are looked up from `cwd`, where it will run. A
+ * directory is EACCES, as execve says. forkpty-based spawning only learns of a failed exec from
  * the child's exit status, so we look first to give a PTY command the same typed error as a
  * pipe command. A race with the file system remains possible and then shows as exit status 1.
  */
-export function resolveExecutable(file: string, env: Readonly<Record<string, string>>): string {
+export function resolveExecutable(file: string, env: Readonly<Record<string, string>>, cwd: string): string {
   const candidates = file.includes('/') ? [file] : (env.PATH ?? DEFAULT_PATH).split(delimiter).map((dir) => join(dir || '.', file));
   let denied: string | undefined;
   for (const candidate of candidates) {
+    const where = resolve(cwd, candidate);
+    let isFile: boolean;
     try {
-      if (!statSync(candidate).isFile()) continue;
+      isFile = statSync(where).isFile();
     } catch {
       continue;
     }
     try {
-      accessSync(candidate, constants.X_OK);
+      if (!isFile) throw new Error('not a regular file');
+      accessSync(where, constants.X_OK);
       return candidate;
     } catch {
       denied ??= candidate;

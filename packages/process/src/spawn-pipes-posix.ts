@@ -24,7 +24,7 @@ export function spawnPipesPosix(spec: ProcessSpec): Promise<SpawnedProcess> {
   try {
     const user = requestedUser(spec);
     child = posixSpawn({
-      file: file.includes('/') ? file : resolveExecutable(file, spec.env), argv: spec.argv, env: spec.env, cwd: spec.cwd, stdin: spec.stdin,
+      file: file.includes('/') ? file : resolveExecutable(file, spec.env, spec.cwd), argv: spec.argv, env: spec.env, cwd: spec.cwd, stdin: spec.stdin,
       ...(user ? { user } : {}),
     });
   } catch (err) {

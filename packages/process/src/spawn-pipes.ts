@@ -33,7 +33,7 @@ export function describeSpawn(): { readonly implementation: SpawnImplementation;
  * kills reach the whole tree. Resolves once the process is running; rejects with a typed
  * error if it could not start.
  */
-export function spawnPipes(spec: ProcessSpec): Promise<SpawnedProcess> {
+export async function spawnPipes(spec: ProcessSpec): Promise<SpawnedProcess> {
   if (spec.argv.length === 0) throw new TypeError('argv must not be empty');
   if (spawnImplementation(spec) === 'posix') return spawnPipesPosix(spec);
   checkCwd(spec.cwd);

@@ -39,7 +39,7 @@ export async function spawnPty(spec: ProcessSpec): Promise<PtyProcess> {
   checkCwd(spec.cwd);
   let path: string;
   try {
-    path = resolveExecutable(file, spec.env);
+    path = resolveExecutable(file, spec.env, spec.cwd);
   } catch (err) {
     throw spawnError(err as NodeJS.ErrnoException, file, spec.cwd);
   }

@@ -92,8 +92,13 @@ describe.each(['posix', 'node'] as const)('spawnPipes through %s', (impl) => {
   });
 
   it('fails a missing or non-executable file with a typed SPAWN_FAILED naming the errno', async () => {
-    await expect(spawnPipes(spec(['/no/such/conch-binary']))).rejects.toMatchObject({ code: ErrorCodes.SPAWN_FAILED, details: { errno: 'ENOENT' } });
-    await expect(spawnPipes(spec(['no-such-conch-binary']))).rejects.toMatchObject({ code: ErrorCodes.SPAWN_FAILED, details: { errno: 'ENOENT' } });
+    // The executable is named, not the cwd, which has the same errno when it is missing.
+    await expect(spawnPipes(spec(['/no/such/conch-binary']))).rejects.toMatchObject({
+      code: ErrorCodes.SPAWN_FAILED, message: expect.stringContaining('cannot run'), details: { errno: 'ENOENT', file: '/no/such/conch-binary' },
+    });
+    await expect(spawnPipes(spec(['no-such-conch-binary']))).rejects.toMatchObject({
+      code: ErrorCodes.SPAWN_FAILED, message: expect.stringContaining('cannot run'), details: { errno: 'ENOENT', file: 'no-such-conch-binary' },
+    });
     const plain = join(tmp, 'not-executable');
     writeFileSync(plain, 'echo no\n');
     await expect(spawnPipes(spec([plain]))).rejects.toMatchObject({ code: ErrorCodes.SPAWN_FAILED, details: { errno: 'EACCES' } });
@@ -101,16 +106,30 @@ describe.each(['posix', 'node'] as const)('spawnPipes through %s', (impl) => {
     await expect(spawnPipes(spec([tmp]))).rejects.toMatchObject({ code: ErrorCodes.SPAWN_FAILED, details: { errno: 'EACCES' } });
   });
 
+  it('runs a relative path, and a relative PATH entry, from the command\'s cwd, not the daemon\'s', async () => {
+    const dir = mkdtempSync(join(tmp, 'rel-'));
+    mkdirSync(join(dir, 'bin'));
+    writeFileSync(join(dir, 'bin', 'hello'), '#!/bin/sh\necho "hello from $(pwd)"\n', { mode: 0o755 });
+    for (const [argv, env] of [[['./bin/hello'], {}], [['hello'], { PATH: 'bin:/usr/bin:/bin' }]] as const) {
+      const p = await spawnPipes(spec([...argv], { cwd: dir, env: { ...process.env, ...env } as Record<string, string> }));
+      const out: Buffer[] = [];
+      p.stdout.on('data', (c: Buffer) => out.push(c));
+      await new Promise((resolve) => p.stdout.once('close', resolve));
+      expect(Buffer.concat(out).toString()).toBe(`hello from ${dir}\n`);
+      expect(await p.exited).toEqual({ exitCode: 0, signal: null });
+    }
+  });
+
   it('says when it was the working directory that failed, not the executable', async () => {
     // posix_spawn's chdir fails with the same errnos as its exec, by path or by PATH lookup alike.
     for (const argv of [['true'], ['/bin/true'], ['/no/such/conch-binary']]) {
-      await expect(Promise.resolve().then(() => spawnPipes(spec(argv, { cwd: '/no/such/dir' })))).rejects.toMatchObject({
+      await expect(spawnPipes(spec(argv, { cwd: '/no/such/dir' }))).rejects.toMatchObject({
         code: ErrorCodes.SPAWN_FAILED, message: expect.stringContaining('working directory'), details: { errno: 'ENOENT', cwd: '/no/such/dir' },
       });
     }
     const file = join(tmp, 'a-file');
     writeFileSync(file, '');
-    await expect(Promise.resolve().then(() => spawnPipes(spec(['/bin/true'], { cwd: file })))).rejects.toMatchObject({
+    await expect(spawnPipes(spec(['/bin/true'], { cwd: file }))).rejects.toMatchObject({
       code: ErrorCodes.SPAWN_FAILED, message: expect.stringContaining('not a directory'), details: { errno: 'ENOTDIR' },
     });
   });

@@ -177,10 +177,12 @@ describe('spawnPty', () => {
     expect(await p.exited).toMatchObject({ exitCode: 0 });
   });
 
-  it('rejects a missing executable, an unexecutable file and a missing cwd with SPAWN_FAILED', async () => {
+  it('rejects a missing executable, an unexecutable file, a directory and a missing cwd with SPAWN_FAILED', async () => {
     await expect(spawnPty(spec(['/nonexistent/prog']))).rejects.toMatchObject({ code: 'SPAWN_FAILED', details: { errno: 'ENOENT' } });
     await expect(spawnPty(spec(['no-such-command-conch']))).rejects.toMatchObject({ code: 'SPAWN_FAILED' });
     await expect(spawnPty(spec(['/etc/passwd']))).rejects.toMatchObject({ code: 'SPAWN_FAILED', details: { errno: 'EACCES' } });
+    // A directory is EACCES, as execve (and so a pipe command) says.
+    await expect(spawnPty(spec(['/tmp']))).rejects.toMatchObject({ code: 'SPAWN_FAILED', details: { errno: 'EACCES' } });
     await expect(spawnPty(spec(['true'], { cwd: '/nonexistent' }))).rejects.toMatchObject({ code: 'SPAWN_FAILED', message: expect.stringContaining('working directory') });
   });
 
