@@ -1,6 +1,7 @@
 import { VsockShellSession } from '@conch/shell-client';
 import { row, unavailableRow } from '../lib/row.mjs';
-import { countRelayed, countStdout } from '../lib/run-child.mjs';
+import { countRelayed } from '../lib/relay-client.mjs';
+import { countStdout } from '../lib/run-child.mjs';
 import { startFrameServer } from '../lib/start-frame-server.mjs';
 import { interleave, summarize } from '../lib/stats.mjs';
 
@@ -43,9 +44,13 @@ export async function benchStream({ daemon, sshd, scale }) {
     const ssh = sshd.argv(argv.join(' '));
     contenders.ssh = () => throughput(size, () => countStdout(ssh));
   }
-  const s = await interleave(Math.max(2, Math.round(6 * scale)), contenders, { warmup: 0 });
-  await session.close();
-  relayServer.stop();
+  let s;
+  try {
+    s = await interleave(Math.max(2, Math.round(6 * scale)), contenders, { warmup: 0 });
+  } finally {
+    await session.close();
+    relayServer.stop();
+  }
   const title = 'stream `head -c 1G /dev/zero`';
   const relayVsDirect = (summarize(s.relay).median / summarize(s.direct).median).toFixed(2);
   return [
@@ -56,7 +61,7 @@ export async function benchStream({ daemon, sshd, scale }) {
     row({
       id: 'stream.relay', title: `${title} vs the Node floor`, unit: 'MB/s', better: 'higher', conch: s.conch,
       floorName: 'bare Node relay: PipeReader → Unix socket → a reader', floor: s.relay,
-      note: `what relaying a pipe through a Node process costs at least: the relay is ${relayVsDirect}× the direct read`,
+      note: `what relaying a pipe through a bare JS relay costs: the relay is ${relayVsDirect}× the direct read`,
     }),
   ];
 }

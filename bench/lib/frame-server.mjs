@@ -1,5 +1,6 @@
-// The far end for the framing benchmark, run as a child process so that both ends have a core,
-// as conchd and its client do. It listens on four Unix sockets under the directory in argv[2]:
+// The far end for the framing benchmark and the Node floors of exec, stream and PTY, run as a
+// child process so that both ends have a core, as conchd and its client do. It listens on these
+// Unix sockets under the directory in argv[2]:
 //   raw-echo    echoes bytes back
 //   frame-echo  answers each Input frame with a StreamOutput frame carrying the same data
 //   raw-stream  on a line "N SIZE\n", writes N bytes in SIZE-byte writes
@@ -10,6 +11,7 @@
 //               PipeReader, as conchd does) with backpressure, then ends the connection
 //   pty-relay   the same on a terminal: node-pty's spawn, onData written to the socket, paused
 //               while the socket is full, the connection ended at the exit
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -50,6 +52,21 @@ function writeAll(socket, total, size, make) {
   more();
 }
 
+/** Calls `run(n)` once per connection, for its first line "N\n". */
+function onLine(socket, run) {
+  let text = '';
+  const read = (d) => {
+    text += d.toString('latin1');
+    if (!text.includes('\n')) return;
+    socket.off('data', read);
+    run(Number(text.slice(0, text.indexOf('\n'))));
+  };
+  socket.on('data', read);
+}
+
+/** `head` as the other contenders find it, through PATH: posix_spawn takes a path. */
+const HEAD = (process.env.PATH ?? '/usr/bin:/bin').split(':').map((dir) => join(dir || '.', 'head')).find((path) => existsSync(path)) ?? '/usr/bin/head';
+
 const payload = Buffer.alloc(1 << 20, 0x61);
 
 await listen('raw-echo', (s) => s.on('data', (d) => s.write(d)));
@@ -76,23 +93,18 @@ await listen('spawn-echo', (s) =>
     }
   }),
 );
-/** Calls `run(n)` once per connection, for its first line "N\n". */
-function onLine(socket, run) {
-  let text = '';
-  const read = (d) => {
-    text += d.toString('latin1');
-    if (!text.includes('\n')) return;
-    socket.off('data', read);
-    run(Number(text.slice(0, text.indexOf('\n'))));
-  };
-  socket.on('data', read);
-}
-
 await listen('pipe-relay', (s) =>
   onLine(s, (n) => {
-    const child = posixSpawn({ file: '/usr/bin/head', argv: ['head', '-c', String(n), '/dev/zero'], env: process.env, cwd: process.cwd(), stdin: false });
+    const child = posixSpawn({ file: HEAD, argv: ['head', '-c', String(n), '/dev/zero'], env: process.env, cwd: process.cwd(), stdin: false });
+    // A far end that goes away mid-run must not leave head blocked on a pipe nobody reads (and
+    // once head is reaped its pid may be anyone's: never signal it then).
+    let exited = false;
+    void child.exited.then(() => (exited = true));
     s.on('error', () => {});
-    child.stderr.resume();
+    s.once('close', () => {
+      if (!exited) process.kill(child.pid, 'SIGKILL');
+    });
+    child.stdout.on('error', (err) => s.destroy(err));
     child.stdout.on('data', (d) => {
       if (!s.write(d)) {
         child.stdout.pause();
@@ -109,6 +121,9 @@ await listen('pty-relay', (s) =>
     const term = require('node-pty').spawn('head', ['-c', String(n), '/dev/zero'], { cols: 80, rows: 24, encoding: null, env: process.env });
     let ended = false;
     s.on('error', () => {});
+    s.once('close', () => {
+      if (!ended) term.kill('SIGKILL');
+    });
     term.onData((d) => {
       if (ended) return;
       if (!s.write(d)) {

@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { createConnection } from 'node:net';
 
 /** Spawns argv with default pipes and resolves on 'close' (exit plus stdio closed), like a caller that wants the output. */
 export function runUntilClose(argv, options = {}) {
@@ -23,17 +22,3 @@ export function countStdout(argv) {
   });
 }
 
-/**
- * Asks a relay socket of frame-server.mjs (pipe-relay, pty-relay) for `n` bytes of its command's
- * output; resolves with the bytes and milliseconds up to the end of the connection.
- */
-export function countRelayed(path, n) {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    let bytes = 0;
-    const socket = createConnection(path, () => socket.write(`${n}\n`));
-    socket.on('data', (d) => (bytes += d.length));
-    socket.once('error', reject);
-    socket.once('end', () => resolve({ bytes, ms: performance.now() - t0 }));
-  });
-}
