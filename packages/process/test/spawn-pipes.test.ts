@@ -114,7 +114,7 @@ describe.each(['posix', 'node'] as const)('spawnPipes through %s', (impl) => {
       const p = await spawnPipes(spec([...argv], { cwd: dir, env: { ...process.env, ...env } as Record<string, string> }));
       const out: Buffer[] = [];
       p.stdout.on('data', (c: Buffer) => out.push(c));
-      await new Promise((resolve) => p.stdout.once('close', resolve));
+      await new Promise<void>((resolve) => p.stdout.once('close', () => resolve()));
       expect(Buffer.concat(out).toString()).toBe(`hello from ${dir}\n`);
       expect(await p.exited).toEqual({ exitCode: 0, signal: null });
     }
