@@ -33,16 +33,27 @@ const LEFTOVERS: Record<string, () => Buffer> = {
 let daemon: DaemonProcess;
 const servers: Server[] = [];
 
-/** A proxy to the daemon that writes `leftover` to each new client before anything the daemon sends. */
-function proxyWith(leftover: () => Buffer): Promise<string> {
+/**
+ * A proxy to the daemon that writes `leftover` to each new client before anything the daemon
+ * sends: at once, or in `pieces` of that many bytes a millisecond apart, so that the client
+ * reads it in many small reads, as a loaded machine delivers it.
+ */
+function proxyWith(leftover: () => Buffer, pieces?: number): Promise<string> {
   const path = join(mkdtempSync(join(tmpdir(), 'conch-leftovers-')), 'p.sock');
   const server = createServer((client) => {
     const upstream = createConnection(daemon.socket);
     client.on('error', () => upstream.destroy());
     upstream.on('error', () => client.destroy());
-    client.write(leftover());
-    upstream.pipe(client);
     client.pipe(upstream);
+    const bytes = leftover();
+    void (async () => {
+      for (let at = 0; at < bytes.length; at += pieces ?? bytes.length) {
+        client.write(bytes.subarray(at, at + (pieces ?? bytes.length)));
+        if (pieces) await new Promise((r) => setTimeout(r, 1));
+      }
+      // The daemon's reply, already waiting upstream, follows the leftovers.
+      upstream.pipe(client);
+    })();
   });
   servers.push(server);
   return new Promise((resolve) => server.listen(path, () => resolve(`unix:${path}`)));
@@ -66,6 +77,19 @@ describe('a handshake behind leftovers of an earlier connection', () => {
       // A few MB through the same connection: every frame after the Welcome is read in step.
       const r = await s.exec(['head', '-c', '3000000', '/dev/zero'], { encoding: 'buffer' });
       expect(r.stdout.length).toBe(3_000_000);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('finds its Welcome behind 100 KB cut from a frame that arrive in 200 small reads, within the connect timeout', async () => {
+    // Random bytes nearly always hold a "frame" claiming hundreds of KiB near their start. A scan
+    // that went back to it on every read took longer than the timeout here; each byte is examined once now.
+    const s = new VsockShellSession(await proxyWith(LEFTOVERS['a frame cut in the middle']!, 512), { connectTimeoutMs: 5000 });
+    try {
+      const status = await s.connect();
+      expect(status.state, JSON.stringify(status)).toBe('ready');
+      expect((await s.exec(['echo', 'in step'])).stdout).toBe('in step\n');
     } finally {
       await s.close();
     }

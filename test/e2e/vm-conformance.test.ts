@@ -261,7 +261,7 @@ async function dropMidStream(path: string): Promise<void> {
   const send = (m: ClientMessage) => socket.write(encodeFrame(m));
   const waitFor = async (wanted: (m: DaemonMessage) => boolean, what: string, resend?: () => void) => {
     for (let i = 0; i < 400; i++) {
-      const scan = scanForReply(received, 0, 1 << 20, wanted);
+      const scan = scanForReply(received, 1 << 20, wanted);
       if (scan.found) return scan.found;
       if (resend && i % 10 === 0) resend();
       await new Promise((r) => setTimeout(r, 50));

@@ -22,42 +22,91 @@ export const MAX_SKIPPED_BYTES = 4 << 20;
 
 export type ScanResult =
   | { readonly found: DaemonMessage; readonly end: number }
-  | { readonly found?: undefined; readonly resumeAt: number };
+  | { readonly found?: undefined };
+
+/** A length prefix at `at` whose frame, body from `bodyAt`, would end at `end`. */
+interface Candidate {
+  readonly at: number;
+  readonly bodyAt: number;
+  readonly end: number;
+}
 
 /**
- * Scans `buffer` from `from` for the first complete frame whose message `wanted` accepts.
- * Returns it with the offset just past it, or the offset from which to scan again once more
- * bytes arrive (the earliest candidate frame that is not complete yet).
+ * Looks for the first complete frame whose message `wanted` accepts, in a buffer that grows
+ * as bytes arrive: each byte offset is examined once, and a candidate frame that is not all in
+ * yet is decoded once its last byte is. (Rescanning from the earliest incomplete candidate on
+ * every read was quadratic: random leftovers nearly always hold a "frame" claiming hundreds of
+ * KiB near their start, so 100 KB of them arriving in small reads on a loaded machine took
+ * longer than the connect timeout to scan.)
  */
-export function scanForReply(buffer: Uint8Array, from: number, maxFrameBytes: number, wanted: (m: DaemonMessage) => boolean): ScanResult {
-  let resumeAt = buffer.length;
-  for (let at = from; at < buffer.length; at++) {
-    const prefix = readLengthPrefix(buffer, at, maxFrameBytes);
-    if (prefix === 'incomplete') {
-      resumeAt = Math.min(resumeAt, at);
-      continue;
-    }
-    if (prefix === undefined) continue;
-    const bodyAt = at + prefix.bytes;
-    // Every message is a msgpack map: a fixmap, map16 or map32 header. Cheap, and rules out
-    // nearly every offset inside text or other frames before anything is decoded.
-    if (bodyAt < buffer.length && !isMapHeader(buffer[bodyAt]!)) continue;
-    const end = bodyAt + prefix.length;
-    if (end > buffer.length) {
-      resumeAt = Math.min(resumeAt, at);
-      continue;
-    }
-    let message: DaemonMessage;
-    try {
-      message = validateDaemonMessage(decodeBody(buffer.subarray(bodyAt, end)));
-    } catch {
-      continue;
-    }
-    if (wanted(message)) return { found: message, end };
-    // A whole frame that is not the reply (a leftover in step): skip past it, not into it.
-    at = end - 1;
+export class ReplyScanner {
+  readonly #maxFrameBytes: number;
+  readonly #wanted: (m: DaemonMessage) => boolean;
+  /** First offset not examined yet. */
+  #next = 0;
+  /** Candidate frames whose declared end is past the data so far, in offset order. */
+  #waiting: Candidate[] = [];
+
+  constructor(maxFrameBytes: number, wanted: (m: DaemonMessage) => boolean) {
+    this.#maxFrameBytes = maxFrameBytes;
+    this.#wanted = wanted;
   }
-  return { resumeAt };
+
+  /** Scans what `buffer` (the same bytes as before, and more) adds; `end` is the offset just past the reply. */
+  scan(buffer: Uint8Array): ScanResult {
+    // Candidates that have completed, first: they come before every offset not examined yet.
+    let skipTo = 0;
+    const still: Candidate[] = [];
+    for (const candidate of this.#waiting) {
+      if (candidate.end > buffer.length) {
+        still.push(candidate);
+        continue;
+      }
+      if (candidate.at < skipTo) continue;
+      const message = this.#decode(buffer, candidate.bodyAt, candidate.end);
+      if (message === undefined) continue;
+      if (this.#wanted(message)) return { found: message, end: candidate.end };
+      // A whole frame that is not the reply (a leftover in step): nothing inside it counts.
+      skipTo = candidate.end;
+    }
+    this.#waiting = still.filter((c) => c.at >= skipTo);
+    let at = Math.max(this.#next, skipTo);
+    for (; at < buffer.length; at++) {
+      const prefix = readLengthPrefix(buffer, at, this.#maxFrameBytes);
+      // Only the last few offsets can hold a prefix not all in yet: examine them again next time.
+      if (prefix === 'incomplete') break;
+      if (prefix === undefined) continue;
+      const bodyAt = at + prefix.bytes;
+      // Every message is a msgpack map: a fixmap, map16 or map32 header. Cheap, and rules out
+      // nearly every offset inside text or other frames before anything is decoded.
+      if (bodyAt < buffer.length && !isMapHeader(buffer[bodyAt]!)) continue;
+      const end = bodyAt + prefix.length;
+      if (end > buffer.length) {
+        this.#waiting.push({ at, bodyAt, end });
+        continue;
+      }
+      const message = this.#decode(buffer, bodyAt, end);
+      if (message === undefined) continue;
+      if (this.#wanted(message)) return { found: message, end };
+      // A whole frame that is not the reply (a leftover in step): skip past it, not into it.
+      at = end - 1;
+    }
+    this.#next = at;
+    return {};
+  }
+
+  #decode(buffer: Uint8Array, bodyAt: number, end: number): DaemonMessage | undefined {
+    try {
+      return validateDaemonMessage(decodeBody(buffer.subarray(bodyAt, end)));
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** ReplyScanner over one buffer, for callers that have all the bytes at once. */
+export function scanForReply(buffer: Uint8Array, maxFrameBytes: number, wanted: (m: DaemonMessage) => boolean): ScanResult {
+  return new ReplyScanner(maxFrameBytes, wanted).scan(buffer);
 }
 
 /** The LEB128 length at `at`: its value and size, 'incomplete' at the end of the data, or undefined if none fits. */
@@ -108,7 +157,7 @@ export function readHandshakeReply(stream: Duplex, options: HandshakeReplyOption
   const wanted = (m: DaemonMessage) => (m.type === 'Welcome' && m.nonce === nonce) || (m.type === 'Error' && HANDSHAKE_ERRORS.has(m.code));
   return new Promise<Welcome>((resolve, reject) => {
     let buffered: Buffer = Buffer.alloc(0);
-    let scanFrom = 0;
+    const scanner = new ReplyScanner(options.maxFrameBytes, wanted);
     const finish = (outcome: () => void) => {
       clearInterval(retry);
       clearTimeout(deadline);
@@ -120,9 +169,8 @@ export function readHandshakeReply(stream: Duplex, options: HandshakeReplyOption
     };
     const onData = (chunk: Buffer) => {
       buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-      const scan = scanForReply(buffered, scanFrom, options.maxFrameBytes, wanted);
+      const scan = scanner.scan(buffered);
       if (scan.found === undefined) {
-        scanFrom = scan.resumeAt;
         if (buffered.length > MAX_SKIPPED_BYTES + options.maxFrameBytes) {
           finish(() => reject(new UnavailableError('handshake-failed', `${where} sent ${buffered.length} bytes and no conch handshake reply`)));
         }
