@@ -21,4 +21,3 @@ export function countStdout(argv) {
     child.once('close', (code) => (code === 0 ? resolve(bytes) : reject(new Error(`${argv.join(' ')} exited ${code}`))));
   });
 }
-

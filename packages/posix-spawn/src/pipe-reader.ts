@@ -43,10 +43,6 @@ export class PipeReader extends EventEmitter<PipeReaderEvents> {
     return this;
   }
 
-  isPaused(): boolean {
-    return this.#paused;
-  }
-
   /** Stops reading and closes the fd; what the pipe still holds is not read. */
   destroy(): this {
     const handle = this.#handle;

@@ -23,14 +23,18 @@ export function resolveExecutable(file: string, env: Readonly<Record<string, str
     } catch {
       continue;
     }
-    try {
-      if (!isFile) throw new Error('not a regular file');
-      accessSync(where, constants.X_OK);
-      return candidate;
-    } catch {
-      denied ??= candidate;
-    }
+    if (isFile && executable(where)) return candidate;
+    denied ??= candidate;
   }
   const code = denied ? 'EACCES' : 'ENOENT';
   throw Object.assign(new Error(`${code}: ${file}`), { code });
+}
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -83,7 +83,8 @@ export class OutputRing {
   }
 
   /** Discards bytes that are acknowledged and (while history is kept) older than `capacity` from the end. */
-  #trim(keepFrom = this.#history ? Math.min(this.#acked, this.#end - this.capacity) : this.#acked): void {
+  #trim(): void {
+    const keepFrom = this.#history ? Math.min(this.#acked, this.#end - this.capacity) : this.#acked;
     while (this.#start < keepFrom && this.#chunks.length > 0) {
       const first = this.#chunks[0]!;
       const drop = Math.min(first.length, keepFrom - this.#start);
