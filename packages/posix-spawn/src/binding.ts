@@ -15,7 +15,7 @@ export interface PosixSpawnBinding {
   /** null when the kernel has what watchExit needs (pidfd_open), else the error. */
   probe(): NodeJS.ErrnoException | null;
   /**
-   * Takes ownership of a non-blocking fd and reads it: callback(null, data) per read, then
+   * Takes ownership of an fd (made non-blocking) and reads it: callback(null, data) per read, then
    * callback(null, null) at EOF or callback(err, null), after which the fd is closed; calls on
    * the handle after that (or after closeReader) do nothing.
    */

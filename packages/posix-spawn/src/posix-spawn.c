@@ -129,11 +129,6 @@ static void close_pair(int fds[2]) {
   }
 }
 
-static int set_nonblocking(int fd) {
-  int flags = fcntl(fd, F_GETFL);
-  return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-}
-
 /* ---- spawn ---------------------------------------------------------------- */
 
 /*
@@ -255,9 +250,8 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
     close(in[0]);
     in[0] = -1;
   }
-  set_nonblocking(out[0]);
-  set_nonblocking(err[0]);
-  if (stdin_pipe) set_nonblocking(in[1]);
+  /* Our ends stay blocking here: whoever takes them makes them non-blocking (openReader's
+   * uv_poll_init, and net.Socket's uv_pipe_open for stdin), so setting it here was done twice. */
 
   napi_value v;
   napi_create_object(env, &result);
@@ -434,8 +428,8 @@ static napi_value js_watch_exit(napi_env env, napi_callback_info info) {
   if (!int_and_callback(env, info, "watchExit(pid, callback)", 1, "pid must be a positive number", &pid, &callback)) return NULL;
 
   int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  /* pidfd_open sets close-on-exec itself (pidfd_open(2)). */
   if (pidfd < 0) return throw_errno(env, errno, "pidfd_open");
-  fcntl(pidfd, F_SETFD, FD_CLOEXEC);
   exit_watch* w = calloc(1, sizeof *w);
   if (!w) {
     close(pidfd);
@@ -530,8 +524,8 @@ static pipe_reader* reader_of(napi_env env, napi_callback_info info) {
 }
 
 /*
- * openReader(fd, callback(err, data)) -> reader. Takes ownership of the non-blocking `fd` (also
- * when it throws) and reads it: callback(null, Buffer) per read, then callback(null, null) at
+ * openReader(fd, callback(err, data)) -> reader. Takes ownership of `fd` (also when it throws),
+ * which uv_poll_init makes non-blocking, and reads it: callback(null, Buffer) per read, then callback(null, null) at
  * EOF or callback(err, null) on an error, after which the fd is closed. The reader is an
  * external valid until then or until closeReader(); it keeps the event loop alive while reading.
  */
