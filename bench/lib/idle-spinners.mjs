@@ -11,11 +11,16 @@ import os from 'node:os';
 export async function startIdleSpinners() {
   const spinners = [];
   const stop = () => {
+    process.off('exit', stop);
     for (const child of spinners) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
+  // process.exit() (the bench's SIGINT handler) runs no finally blocks, but 'exit' listeners.
+  process.once('exit', stop);
   try {
     for (let i = 0; i < os.availableParallelism(); i++) {
-      const child = spawn('chrt', ['--idle', '0', 'sh', '-c', 'while :; do :; done'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      // chrt execs sh, so $PPID is this process: a loop left behind by a bench killed outright
+      // ends with it rather than spin for ever.
+      const child = spawn('chrt', ['--idle', '0', 'sh', '-c', 'while kill -0 $PPID 2>/dev/null; do :; done'], { stdio: ['ignore', 'ignore', 'pipe'] });
       spinners.push(child);
       let stderr = '';
       child.stderr.on('data', (d) => (stderr += d));
