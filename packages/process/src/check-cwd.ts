@@ -1,9 +1,12 @@
-import { statSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { ConchError, ErrorCodes } from '@conch/protocol';
 
 /**
- * spawn() reports a missing cwd as ENOENT, indistinguishable from a missing executable; this
- * says which one it was. undefined when `cwd` is a directory.
+ * spawn() reports a missing cwd as ENOENT and one it may not enter as EACCES, indistinguishable
+ * from a missing or unexecutable executable; this says which one it was. undefined when `cwd` is
+ * a directory the daemon may enter. The daemon's own ids are the right ones to ask with: the
+ * child changes directory before any switch to another user (posix_spawn's file actions,
+ * forkpty's child and libuv's child all chdir first, and conch-exec-as switches after).
  */
 export function cwdError(cwd: string): ConchError | undefined {
   let isDir = false;
@@ -14,6 +17,11 @@ export function cwdError(cwd: string): ConchError | undefined {
   }
   if (!isDir) {
     return new ConchError(ErrorCodes.SPAWN_FAILED, `working directory ${JSON.stringify(cwd)} is not a directory`, { errno: 'ENOTDIR', cwd });
+  }
+  try {
+    accessSync(cwd, constants.X_OK);
+  } catch {
+    return new ConchError(ErrorCodes.SPAWN_FAILED, `working directory ${JSON.stringify(cwd)} cannot be entered: permission denied`, { errno: 'EACCES', cwd });
   }
   return undefined;
 }
