@@ -16,6 +16,9 @@
  * N as an int errno before exiting, and a successful exec closes N, so the
  * spawner can tell "could not start" from "started and exited 126".
  * Failures also go to stderr, and exit 126, or 127 when PATH does not exist.
+ *
+ * A PATH the kernel cannot execute (ENOEXEC: no #! line) runs as a script of
+ * /bin/sh, as execvp does.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -99,6 +102,19 @@ int main(int argc, char** argv) {
     fail(errno, "cannot become", ids);
   }
   execv(path, &argv[i + 1]);
+  /* Not a binary the kernel runs, and no #! line: a shell script, as execvp takes it (POSIX),
+   * and so does Node's spawn: /bin/sh PATH ARG..., argv[0] given up for the path. */
+  if (errno == ENOEXEC) {
+    int args = argc - (i + 2);
+    char** script = calloc((size_t)args + 3, sizeof *script);
+    if (script) {
+      script[0] = "/bin/sh";
+      script[1] = (char*)path;
+      memcpy(script + 2, &argv[i + 2], (size_t)args * sizeof *script);
+      execv("/bin/sh", script);
+    }
+    fail(ENOEXEC, "cannot run", path);
+  }
   fail(errno, "cannot run", path);
   return 126;
 }

@@ -44,6 +44,11 @@
 
 static napi_value errno_error(napi_env env, int err, const char* syscall) {
   const char* code = uv_err_name(-err);
+#if __GLIBC_PREREQ(2, 32)
+  /* libuv names only the errnos it maps (no ENOEXEC, ECHILD, …): "Unknown system error -8" is no code. */
+  const char* name = strncmp(code, "Unknown", 7) == 0 ? strerrorname_np(err) : NULL;
+  if (name) code = name;
+#endif
   char message[160];
   snprintf(message, sizeof message, "%s %s (%s)", syscall, code, strerror(err));
 

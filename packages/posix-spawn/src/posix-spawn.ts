@@ -44,7 +44,8 @@ const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) =
  * Starts a process as the leader of a new session and process group, with pipes for stdout
  * and stderr (and stdin when asked), through posix_spawn: no fork, so the cost does not grow
  * with the caller's heap. Throws the errno error (ENOENT, EACCES, EMFILE, …) synchronously when
- * it cannot start. Output is read through PipeReaders (pause() is backpressure: the pipe fills);
+ * it cannot start. A file without a #! line that the kernel cannot execute runs as a /bin/sh
+ * script (argv[0] becomes its path), as execvp does. Output is read through PipeReaders (pause() is backpressure: the pipe fills);
  * stdin, when asked for, is an ordinary net.Socket.
  */
 export function posixSpawn(options: PosixSpawnOptions): PosixChild {
@@ -57,7 +58,14 @@ export function posixSpawn(options: PosixSpawnOptions): PosixChild {
     const argv = execAsArgv(helper, { user: options.user, statusFd: 3 }, options.file, argv0, args);
     fds = binding().spawn(helper, argv, envp, options.cwd, options.stdin, true);
   } else {
-    fds = binding().spawn(options.file, options.argv, envp, options.cwd, options.stdin, false);
+    try {
+      fds = binding().spawn(options.file, options.argv, envp, options.cwd, options.stdin, false);
+    } catch (err) {
+      // Not a binary the kernel runs, and no #! line: a shell script, as execvp (POSIX) and so
+      // Node's spawn take it; glibc's posix_spawn does not (conch-exec-as does, for the rest).
+      if ((err as NodeJS.ErrnoException).code !== 'ENOEXEC') throw err;
+      fds = binding().spawn('/bin/sh', ['/bin/sh', options.file, ...options.argv.slice(1)], envp, options.cwd, options.stdin, false);
+    }
   }
   const exited = new Promise<PosixSpawnExit>((resolve) => {
     binding().watchExit(fds.pid, (err, exitCode, signal) => {

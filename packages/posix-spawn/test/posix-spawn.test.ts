@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -65,6 +65,26 @@ describe('posixSpawn', () => {
       rmSync(dir, { recursive: true, force: true });
     }
     expect(() => posixSpawn(opts('/bin/true', ['true'], { cwd: '/no/such/dir' }))).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+  });
+
+  it('runs an executable without a #! line as a /bin/sh script, as execvp does; the addon itself names the errno ENOEXEC', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'conch-posix-spawn-'));
+    try {
+      // Open to nobody too, for the run through conch-exec-as.
+      chmodSync(dir, 0o755);
+      const script = join(dir, 'no-shebang');
+      writeFileSync(script, 'echo "$0 [$1] [$2]"\n', { mode: 0o755 });
+      // libuv has no name for ENOEXEC: without our fallback the code read "Unknown system error -8".
+      expect(() => binding().spawn(script, ['no-shebang'], [], '/', false, false)).toThrow(expect.objectContaining({ code: 'ENOEXEC', errno: -8 }));
+      const users = process.getuid?.() === 0 ? [undefined, { uid: 65534, gid: 65534 }] : [undefined];
+      for (const user of users) {
+        const child = posixSpawn(opts(script, ['no-shebang', 'a b', 'c'], user ? { user } : {}));
+        const [stdout, stderr, exit] = await Promise.all([collect(child.stdout), collect(child.stderr), child.exited]);
+        expect({ user, stdout, stderr, exit }).toEqual({ user, stdout: `${script} [a b] [c]\n`, stderr: '', exit: { exitCode: 0, signal: null } });
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses strings with NUL bytes instead of cutting them short', () => {

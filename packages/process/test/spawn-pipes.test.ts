@@ -51,6 +51,12 @@ describe.each(['posix', 'node'] as const)('spawnPipes through %s', (impl) => {
     expect(r).toMatchObject({ stdout: 'out\n', stderr: 'err\n', exitCode: 3, signal: null });
   });
 
+  it('runs an executable without a #! line as a /bin/sh script, as execvp does', async () => {
+    const script = join(tmp, `no-shebang-${impl}`);
+    writeFileSync(script, 'echo "$0 [$1]"\n', { mode: 0o755 });
+    expect(await run(spec([script, 'a b']))).toMatchObject({ stdout: `${script} [a b]\n`, stderr: '', exitCode: 0 });
+  });
+
   it('reports death by signal by name', async () => {
     const r = await run(spec(['sh', '-c', 'kill -USR1 $$']));
     expect(r).toMatchObject({ exitCode: null, signal: 'SIGUSR1' });

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { groupAlive, signalGroup, spawnPty, type ProcessSpec, type PtyProcess } from '../src/index.js';
 
@@ -184,6 +187,17 @@ describe('spawnPty', () => {
     // A directory is EACCES, as execve (and so a pipe command) says.
     await expect(spawnPty(spec(['/tmp']))).rejects.toMatchObject({ code: 'SPAWN_FAILED', details: { errno: 'EACCES' } });
     await expect(spawnPty(spec(['true'], { cwd: '/nonexistent' }))).rejects.toMatchObject({ code: 'SPAWN_FAILED', message: expect.stringContaining('working directory') });
+  });
+
+  it('runs an executable without a #! line as a /bin/sh script, as execvp does (through conch-exec-as)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'conch-pty-'));
+    try {
+      const script = join(dir, 'no-shebang');
+      writeFileSync(script, 'echo "$0 [$1]"\n', { mode: 0o755 });
+      expect(await collect(await start(spec([script, 'a b'])))).toMatchObject({ output: `${script} [a b]\r\n`, exitCode: 0 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it.runIf(process.getuid?.() === 0)('runs as another uid/gid when asked', async () => {
