@@ -3,11 +3,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConchError, ErrorCodes, type PtyOptions } from '@conch/protocol';
 import { defaultShell } from './default-shell.js';
+import { resolveExecutable } from './resolve-executable.js';
 import { Execution, type ExecutionOptions, type OutputSink } from './execution.js';
 import { mergeShellState, shellArgv, takeShellState, type ShellState } from './shell-state.js';
 import { spawnPipes } from './spawn-pipes.js';
 import { spawnPty } from './spawn-pty.js';
-import type { ProcessSpec } from './spawned-process.js';
+import type { ProcessSpec, SpawnedProcess } from './spawned-process.js';
 
 export interface CommandSessionOptions {
   readonly cwd?: string;
@@ -36,6 +37,22 @@ export interface CommandRequest extends ExecutionOptions {
 }
 
 let stateFiles = 0;
+
+/**
+ * Where `env` is, found once in the daemon's PATH: the state save runs it by this path, so that
+ * a command that breaks its own PATH still has its environment saved (see shellArgv).
+ */
+let envPath: string | undefined;
+function envExecutable(): string {
+  if (envPath === undefined) {
+    try {
+      envPath = resolveExecutable('env', { PATH: process.env.PATH ?? '/usr/bin:/bin' }, '/');
+    } catch {
+      envPath = 'env';
+    }
+  }
+  return envPath;
+}
 
 /**
  * A session's state (cwd, environment, shell, user) and the one way to run commands in it.
@@ -75,7 +92,7 @@ export class CommandSession {
       (request.gid === undefined || request.gid === (this.gid ?? process.getgid?.()));
     const stateFile = request.command === undefined || !asSessionUser ? undefined : this.#nextStateFile();
     let argv: readonly string[];
-    if (request.command !== undefined) argv = stateFile === undefined ? [this.shell, '-c', request.command] : shellArgv(this.shell, request.command, stateFile);
+    if (request.command !== undefined) argv = stateFile === undefined ? [this.shell, '-c', request.command] : shellArgv(this.shell, request.command, stateFile, envExecutable());
     else if (request.argv !== undefined && request.argv.length > 0) argv = request.argv;
     else throw new ConchError(ErrorCodes.INVALID_ARGUMENT, 'a command needs either a shell string or a non-empty argv');
     const spec: ProcessSpec = {
@@ -84,12 +101,14 @@ export class CommandSession {
       ...(request.uid ?? this.uid) !== undefined ? { uid: request.uid ?? this.uid } : {},
       ...(request.gid ?? this.gid) !== undefined ? { gid: request.gid ?? this.gid } : {},
     };
-    const spawned = await (spec.pty ? spawnPty(spec) : spawnPipes(spec));
+    const spawned = await spawn(spec);
     const execution = new Execution(spawned, sink, request);
     if (stateFile !== undefined) {
       void execution.done.then(() => {
         const after = takeShellState(stateFile);
-        if (after) this.#state = mergeShellState(this.#state, { cwd, env }, { ...after, env: { ...after.env, PWD: after.cwd } });
+        if (!after) return;
+        const merged = mergeShellState(this.#state, { cwd, env }, after);
+        this.#state = { cwd: merged.cwd, env: { ...merged.env, PWD: merged.cwd } };
       });
     }
     return execution;
@@ -102,6 +121,10 @@ export class CommandSession {
   }
 
   #nextStateFile(): string {
+    return join(this.#stateDirectory(), `state-${++stateFiles}`);
+  }
+
+  #stateDirectory(): string {
     if (!this.#stateDir) {
       // A private directory per session: the workload (possibly another uid) cannot plant or
       // read state files of other sessions.
@@ -115,7 +138,7 @@ export class CommandSession {
       }
       this.#stateDir = dir;
     }
-    return join(this.#stateDir, `state-${++stateFiles}`);
+    return this.#stateDir;
   }
 }
 
@@ -124,6 +147,10 @@ function stateDirError(err: NodeJS.ErrnoException): ConchError {
   const errno = err.code ?? 'UNKNOWN';
   const code = errno === 'EPERM' ? ErrorCodes.PERMISSION_DENIED : ErrorCodes.SPAWN_FAILED;
   return new ConchError(code, `cannot create the session's state directory in ${tmpdir()}: ${err.message}`, { errno, tmpdir: tmpdir() });
+}
+
+function spawn(spec: ProcessSpec): Promise<SpawnedProcess> {
+  return spec.pty ? spawnPty(spec) : spawnPipes(spec);
 }
 
 function definedEntries(env: Readonly<Record<string, string | undefined>>): Record<string, string> {

@@ -57,6 +57,37 @@ describe('CommandSession', () => {
     session.close();
   });
 
+  it.each(['/bin/bash', '/bin/dash'].filter((shell) => existsSync(shell)))('keeps the environment of a command that broke its PATH, and its PATH change (%s)', async (shell) => {
+    const session = new CommandSession({ cwd: '/', shell, env: { CONCH_KEEP: 'kept' } });
+    await run(session, { command: 'export CONCH_NEW=new; export PATH=/nonexistent' });
+    expect(session.state.env).toMatchObject({ CONCH_KEEP: 'kept', CONCH_NEW: 'new', PATH: '/nonexistent' });
+    await run(session, { command: 'unset PATH' });
+    expect(session.state.env.CONCH_KEEP).toBe('kept');
+    expect(session.state.env.PATH).toBeUndefined();
+    session.close();
+  });
+
+  it.each(['/bin/bash', '/bin/dash'].filter((shell) => existsSync(shell)))('keeps its own variables out of the session under set -a, so later saves still happen (%s)', async (shell) => {
+    const session = new CommandSession({ cwd: '/', shell });
+    await run(session, { command: 'set -a; CONCH_DOTENV=1' });
+    expect(session.state.env.CONCH_DOTENV).toBe('1');
+    expect(Object.keys(session.state.env).filter((name) => name.startsWith('__conch'))).toEqual([]);
+    await run(session, { command: 'cd /tmp; export CONCH_AFTER=1; exit 0' });
+    expect(session.state).toMatchObject({ cwd: '/tmp', env: { CONCH_AFTER: '1' } });
+    session.close();
+  });
+
+  it('shows under set -x only what the command runs, and its own line numbers', async () => {
+    const session = new CommandSession({ cwd: '/', shell: existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh' });
+    const r = await run(session, { command: 'set -x\necho one\necho "line $LINENO"' });
+    expect(r).toMatchObject({ exitCode: 0, stdout: 'one\nline 3\n' });
+    expect(r.stderr.split('\n').filter(Boolean).map((line) => line.replace(/^\++ /, ''))).toEqual(['echo one', 'echo \'line 3\'']);
+    const e = await run(session, { command: 'set -x; cd /tmp; exit 4' });
+    expect(e).toMatchObject({ exitCode: 4, stderr: expect.not.stringContaining('conch') });
+    expect(session.state.cwd).toBe('/tmp');
+    session.close();
+  });
+
   it('runs argv without a shell', async () => {
     const session = new CommandSession();
     const r = await run(session, { argv: ['printf', '%s|', '$HOME', '`id`', 'a b'] });
