@@ -1,4 +1,4 @@
-import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConchError, ErrorCodes, type PtyOptions } from '@conch/protocol';
@@ -54,6 +54,9 @@ function envExecutable(): string {
   return envPath;
 }
 
+/** Stands in, empty and read-only, for a session cwd that was removed (see CommandSession.start). */
+const REMOVED_CWD = 'removed-cwd';
+
 /**
  * A session's state (cwd, environment, shell, user) and the one way to run commands in it.
  * Each command is a fresh process, so a stuck, killed or half-typed command cannot break the
@@ -101,17 +104,41 @@ export class CommandSession {
       ...(request.uid ?? this.uid) !== undefined ? { uid: request.uid ?? this.uid } : {},
       ...(request.gid ?? this.gid) !== undefined ? { gid: request.gid ?? this.gid } : {},
     };
-    const spawned = await spawn(spec);
+    let spawned: SpawnedProcess;
+    let startedIn = cwd;
+    try {
+      spawned = await spawn(spec);
+    } catch (err) {
+      // The session's own cwd was removed under it (rm -rf, git worktree remove, a build's
+      // clean). In a shell, commands would go on running in the deleted directory, relative
+      // paths failing and `cd /` working; a spawn cannot enter a directory that is gone. So the
+      // command runs in an empty stand-in for it, where relative paths find nothing, and the
+      // session stays where it was until a command changes directory. Checked only once a
+      // spawn has failed: no stat on the exec path.
+      if (request.cwd !== undefined || isDirectory(cwd)) throw err;
+      startedIn = this.#removedCwdStandIn();
+      spawned = await spawn({ ...spec, cwd: startedIn });
+    }
     const execution = new Execution(spawned, sink, request);
     if (stateFile !== undefined) {
       void execution.done.then(() => {
         const after = takeShellState(stateFile);
         if (!after) return;
-        const merged = mergeShellState(this.#state, { cwd, env }, after);
+        const merged = mergeShellState(this.#state, { cwd: startedIn, env }, after);
         this.#state = { cwd: merged.cwd, env: { ...merged.env, PWD: merged.cwd } };
       });
     }
     return execution;
+  }
+
+  #removedCwdStandIn(): string {
+    const dir = join(this.#stateDirectory(), REMOVED_CWD);
+    try {
+      mkdirSync(dir, { mode: 0o555 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw stateDirError(err as NodeJS.ErrnoException);
+    }
+    return dir;
   }
 
   /** Removes the session's private state directory. */
@@ -151,6 +178,14 @@ function stateDirError(err: NodeJS.ErrnoException): ConchError {
 
 function spawn(spec: ProcessSpec): Promise<SpawnedProcess> {
   return spec.pty ? spawnPty(spec) : spawnPipes(spec);
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 function definedEntries(env: Readonly<Record<string, string | undefined>>): Record<string, string> {

@@ -1,4 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CommandSession, type CommandRequest, type OutputSink } from '../src/index.js';
 
@@ -55,6 +57,25 @@ describe('CommandSession', () => {
     // Its exit status is the command's, not the trap's or the state save's.
     expect((await run(session, { command: 'trap "true" EXIT; false' })).exitCode).toBe(1);
     session.close();
+  });
+
+  it('goes on when its cwd is removed under it: relative paths find nothing, absolute ones work, and cd moves it out', async () => {
+    const gone = mkdtempSync(join(tmpdir(), 'conch-gone-'));
+    const session = new CommandSession({ cwd: '/' });
+    try {
+      await run(session, { command: `cd ${gone} && touch here` });
+      rmSync(gone, { recursive: true });
+      // As in a shell left in a deleted directory: nothing relative is there.
+      expect(await run(session, { command: 'ls; cat here' })).toMatchObject({ exitCode: 1, stdout: '', stderr: expect.stringContaining('here') });
+      expect(await run(session, { argv: ['/bin/echo', 'absolute'] })).toMatchObject({ exitCode: 0, stdout: 'absolute\n' });
+      expect(session.state.cwd).toBe(gone);
+      await run(session, { command: 'cd /tmp' });
+      expect(await run(session, { command: 'pwd' })).toMatchObject({ exitCode: 0, stdout: '/tmp\n' });
+      // A cwd asked for explicitly that is missing is still the command's error.
+      await expect(session.start({ argv: ['/bin/true'], cwd: gone }, () => {})).rejects.toMatchObject({ code: 'SPAWN_FAILED', details: { errno: 'ENOENT' } });
+    } finally {
+      session.close();
+    }
   });
 
   it.each(['/bin/bash', '/bin/dash'].filter((shell) => existsSync(shell)))('keeps the environment of a command that broke its PATH, and its PATH change (%s)', async (shell) => {
