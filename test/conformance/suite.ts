@@ -113,6 +113,32 @@ export function defineConformanceSuite(name: string, setup: () => Promise<Confor
       expect(out).toEqual(['got a', 'got b']);
     });
 
+    it('delivers every write before end(), in order, without the caller awaiting them', async () => {
+      const s = await open();
+      const h = await s.spawn(['cat'], { stdin: true });
+      // More than the stdin window, so the later writes and the end wait behind credit.
+      const parts = [randomBytes(3 << 20), Buffer.from('tail'), randomBytes(1 << 20)];
+      const writes = parts.map((part) => h.write(part));
+      const ended = h.end();
+      const chunks: Buffer[] = [];
+      for await (const { data } of h) chunks.push(Buffer.from(data));
+      await Promise.all([...writes, ended]);
+      expect((await h.wait()).exitCode).toBe(0);
+      expect(Buffer.compare(Buffer.concat(chunks), Buffer.concat(parts))).toBe(0);
+    });
+
+    it('settles a write that waits on a command which exits without reading it, and refuses writes after the exit', async () => {
+      const s = await open();
+      for (const argv of [['true'], ['head', '-c', '1']]) {
+        const h = await s.spawn(argv, { stdin: true });
+        // More than any stdin window: the rest waits for room the command will never make.
+        const write = h.write(randomBytes(8 << 20)).then(() => 'settled', (err: { code?: string }) => err.code);
+        expect((await h.wait()).exitCode).toBe(0);
+        expect(await write).toMatch(/^(settled|STDIN_CLOSED)$/);
+        await expect(h.write('late')).rejects.toMatchObject({ code: ErrorCodes.STDIN_CLOSED });
+      }
+    });
+
     it('applies env and cwd per command and per session', async () => {
       const s = await open();
       expect((await s.exec('pwd', { cwd: '/' })).stdout).toBe('/\n');

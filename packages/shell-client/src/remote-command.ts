@@ -21,6 +21,9 @@ export class RemoteCommand {
   #unsent = { 1: 0, 2: 0 };
   #stdinCredit: number;
   #stdinWaiter: (() => void) | undefined;
+  /** write() and end() in call order: each waits for the ones before it, as on a Writable. */
+  #stdinQueue: Promise<void> = Promise.resolve();
+  #lost: Error | undefined;
   #detached = false;
 
   constructor(
@@ -68,6 +71,8 @@ export class RemoteCommand {
         });
         this.#credit(1);
         this.#credit(2);
+        // A writer waiting for credit the command will never grant now.
+        this.#wakeWriter();
       },
       stdinCredit: (bytes) => {
         this.#stdinCredit += bytes;
@@ -80,8 +85,9 @@ export class RemoteCommand {
 
   /** The connection is gone for good (or the daemon restarted): the command's fate is unknown. */
   lose(why: string): void {
+    this.#lost = new CommandLostError(this.id, why);
     this.#wakeWriter();
-    this.handle.fail(new CommandLostError(this.id, why));
+    this.handle.fail(this.#lost);
   }
 
   #wakeWriter(): void {
@@ -91,19 +97,9 @@ export class RemoteCommand {
 
   #control(): CommandControl {
     return {
-      write: async (data) => {
-        for (let at = 0; at < data.length; ) {
-          while (this.#stdinCredit <= 0) {
-            if (this.handle.exit || this.#detached) throw new ConchError(ErrorCodes.STDIN_CLOSED, `stdin of ${this.id} is closed`);
-            await new Promise<void>((resolve) => (this.#stdinWaiter = resolve));
-          }
-          const n = Math.min(this.#stdinCredit, this.#connection.maxInputChunk, data.length - at);
-          this.#connection.post({ type: 'Input', command: this.id, data: data.subarray(at, at + n) });
-          this.#stdinCredit -= n;
-          at += n;
-        }
-      },
-      end: async () => this.#connection.post({ type: 'EndInput', command: this.id }),
+      write: (data) => this.#queueStdin(() => this.#write(data)),
+      // After the writes before it: EndInput ahead of queued Input would cut the input short.
+      end: () => this.#queueStdin(async () => this.#connection.post({ type: 'EndInput', command: this.id })),
       signal: async (signal) => {
         validateSignal(signal);
         await this.#connection.request({ type: 'Signal', command: this.id, signal }, 'Ok');
@@ -133,6 +129,32 @@ export class RemoteCommand {
         );
       },
     };
+  }
+
+  #queueStdin(step: () => Promise<void>): Promise<void> {
+    const run = this.#stdinQueue.then(step);
+    this.#stdinQueue = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Sends `data` as credit allows. Like a pipe: refused once the command has exited, and
+   * settled, the rest dropped, when it exits while the data waits for credit it will never get.
+   */
+  async #write(data: Uint8Array): Promise<void> {
+    const closed = () => this.handle.exit !== undefined || this.#detached;
+    if (closed()) throw new ConchError(ErrorCodes.STDIN_CLOSED, `stdin of ${this.id} is closed`);
+    for (let at = 0; at < data.length; ) {
+      while (this.#stdinCredit <= 0) {
+        if (this.#lost) throw this.#lost;
+        if (closed()) return;
+        await new Promise<void>((resolve) => (this.#stdinWaiter = resolve));
+      }
+      const n = Math.min(this.#stdinCredit, this.#connection.maxInputChunk, data.length - at);
+      this.#connection.post({ type: 'Input', command: this.id, data: data.subarray(at, at + n) });
+      this.#stdinCredit -= n;
+      at += n;
+    }
   }
 
   /** Sends the credit owed on one stream, if any. */
