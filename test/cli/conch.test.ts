@@ -1,5 +1,5 @@
 import { spawn, type SpawnOptions } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,6 +64,39 @@ describe('conch CLI', () => {
     expect((await conch(['exec', '-i', '--', 'cat'], { input: 'piped\n' })).stdout).toBe('piped\n');
     const closed = await conch(['exec', '--', 'cat'], { input: 'ignored\n' });
     expect(closed).toMatchObject({ status: 0, stdout: '' });
+  });
+
+  it('ends quietly with 141 (SIGPIPE) when its output is closed, and the command with it', async () => {
+    const pidFile = join(mkdtempSync(join(tmpdir(), 'conch-cli-')), 'pid');
+    // The command writes forever; once conch's stdout is gone it must not go on.
+    const child = spawn(process.execPath, [CONCH, '--connect', daemon.endpoint, 'exec', '--', 'sh', '-c', `echo $$ > ${pidFile}; while :; do echo y; done`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    await new Promise((resolve) => child.stdout!.once('data', resolve));
+    child.stdout!.destroy();
+    const status = await new Promise((resolve) => child.on('close', resolve));
+    expect({ status, stderr }).toEqual({ status: 141, stderr: '' });
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    const gone = async () => {
+      for (let i = 0; i < 100; i++) {
+        if (!existsSync(`/proc/${pid}`)) return true;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return false;
+    };
+    expect(await gone()).toBe(true);
+  });
+
+  it('ends with 141, not a stack trace, when any other output of its finds its reader gone', async () => {
+    const child = spawn(process.execPath, [CONCH, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Closed before conch (still starting) writes its usage.
+    child.stdout!.destroy();
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const status = await new Promise((resolve) => child.on('close', resolve));
+    expect({ status, stderr }).toEqual({ status: 141, stderr: '' });
   });
 
   it('applies --cwd and --env', async () => {

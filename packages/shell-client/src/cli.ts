@@ -77,6 +77,15 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// Output nobody reads any more (`conch status | head -c 1`) ends conch as SIGPIPE would end a C
+// program, rather than as an unhandled 'error' event; `exec` handles it itself first.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    // Alone only: a subcommand listening too (exec) ends its command first and exits itself.
+    if (err.code === 'EPIPE' && stream.listenerCount('error') === 1) process.exit(128 + 13);
+  });
+}
+
 void main(process.argv.slice(2)).then((status) => {
   // exitCode, not exit(): stdout may still be draining into a pipe.
   process.exitCode = status;

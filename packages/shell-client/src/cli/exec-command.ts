@@ -1,6 +1,7 @@
 import { finished } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { signalNumber, type SignalName } from '@conch/protocol';
+import type { CommandHandle } from '../command-handle.js';
 import type { SpawnOptions } from '../options.js';
 import { exitStatusOf } from './exit-codes.js';
 import { forwardStdin } from './forward-stdin.js';
@@ -58,14 +59,40 @@ export async function execCommand(args: string[], global: GlobalOptions): Promis
     // Our stdout/stderr may be slow pipes: Readables give the command exactly that backpressure.
     handle.stdout.pipe(process.stdout, { end: false });
     handle.stderr.pipe(process.stderr, { end: false });
-    const exit = await handle.wait();
-    await Promise.all([finished(handle.stdout), finished(handle.stderr)]);
+    const status = await Promise.race([
+      (async () => {
+        const exit = await handle.wait();
+        await Promise.all([finished(handle.stdout), finished(handle.stderr)]);
+        return exitStatusOf(exit);
+      })(),
+      outputClosed(handle),
+    ]);
     for (const off of forward) off();
     // The command is gone; a stdin still open (a terminal, say) must not keep conch alive.
     if (stdinDone) process.stdin.destroy();
-    return exitStatusOf(exit);
+    return status;
   } finally {
     await session.close();
   }
 }
 
+/**
+ * Resolves once our stdout or stderr can take no more (the reader went away: `conch exec -- seq
+ * 1 1e6 | head -1`), with the status of a process killed by SIGPIPE. The remote command gets
+ * SIGPIPE too, as the writer of a closed pipe would: it has no reader any more either.
+ */
+function outputClosed(handle: CommandHandle): Promise<number> {
+  return new Promise((resolve) => {
+    const onError = () => {
+      handle.stdout.unpipe();
+      handle.stderr.unpipe();
+      // Nothing reads them now: closing the session ends them with an error nobody must see.
+      handle.stdout.on('error', () => {});
+      handle.stderr.on('error', () => {});
+      void handle.kill('SIGPIPE').catch(() => {});
+      resolve(128 + signalNumber('SIGPIPE'));
+    };
+    process.stdout.once('error', onError);
+    process.stderr.once('error', onError);
+  });
+}
