@@ -150,6 +150,12 @@ describe('conchd CLI', () => {
     const bad = await run(CONCHD, ['--listen', 'tcp:0.0.0.0:22']);
     expect(bad.status).toBe(64);
     expect(bad.stderr).toContain('invalid endpoint');
+    // Longer than a timer can wait: refused rather than fired at once.
+    for (const flag of ['--exit-retention', '--detach-keep']) {
+      const long = await run(CONCHD, ['--listen', 'stdio', flag, '2147484']);
+      expect({ flag, status: long.status }).toEqual({ flag, status: 64 });
+      expect(long.stderr).toContain(`${flag} is at most 2147483 seconds`);
+    }
   });
 
   it('serves frames on stdio and exits when its peer hangs up', async () => {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it as vitestIt } from 'vitest';
-import { ErrorCodes, type ShellSession } from '@conch/shell-client';
+import { ErrorCodes, MAX_DURATION_MS, type ShellSession } from '@conch/shell-client';
 import { measureTailLoss } from '../../packages/process/test/support/tail-loss.js';
 
 /** How a backend under test is brought up and torn down. */
@@ -137,6 +137,21 @@ export function defineConformanceSuite(name: string, setup: () => Promise<Confor
         expect(await write).toMatch(/^(settled|STDIN_CLOSED)$/);
         await expect(h.write('late')).rejects.toMatchObject({ code: ErrorCodes.STDIN_CLOSED });
       }
+    });
+
+    it('takes durations up to MAX_DURATION_MS, and refuses longer ones (which a timer would fire at once) with INVALID_ARGUMENT', async () => {
+      const s = await open();
+      const r = await s.exec(['true'], { timeoutMs: MAX_DURATION_MS, killGraceMs: MAX_DURATION_MS, waitTimeoutMs: MAX_DURATION_MS });
+      expect(r).toMatchObject({ exitCode: 0, timedOut: false });
+      for (const key of ['timeoutMs', 'killGraceMs', 'waitTimeoutMs'] as const) {
+        await expect(s.exec(['true'], { [key]: MAX_DURATION_MS + 1 })).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT, message: expect.stringContaining(key) });
+      }
+      await expect(s.exec(['true'], { timeoutMs: Number.MAX_SAFE_INTEGER })).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
+      const h = await s.spawn(['sleep', '30']);
+      await expect(h.kill('SIGTERM', MAX_DURATION_MS + 1)).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
+      await expect(s.killAll('SIGTERM', MAX_DURATION_MS + 1)).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
+      await h.kill('SIGKILL');
+      expect((await h.wait()).signal).toBe('SIGKILL');
     });
 
     it('applies env and cwd per command and per session', async () => {

@@ -11,6 +11,7 @@ export type {
   KillSession, ListSessions, Message, MessageType, Ok, OutputFd, Ping, Pong, PtyOptions, Reply, Resize, SessionInfo,
   SessionList, SessionSpawned, Signal, SpawnSession, StreamOutput, Welcome,
 } from './messages.js';
+export { MAX_DURATION_MS } from './schema.js';
 export { isSignalName, normalizeSignal, signalNumber, SIGNALS, type SignalName } from './signals.js';
 export { CLIENT_MESSAGE_TYPES, DAEMON_MESSAGE_TYPES, validateClientMessage, validateDaemonMessage } from './validate.js';
 export { varintLength, writeVarint } from './varint.js';

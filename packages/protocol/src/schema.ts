@@ -29,6 +29,17 @@ export const MAX_COLLECTION_LENGTH = 1 << 16;
 export const uint: Validator<number> = (v, path) =>
   typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : fail(path, 'a non-negative integer', v);
 
+/**
+ * Longest duration in milliseconds anywhere (timeouts, kill graces, keeps): what a timer can
+ * wait in Node (and in browsers), about 24.8 days. Node fires a longer one after 1 ms.
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
+export const durationMs: Validator<number> = (v, path) =>
+  typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= MAX_DURATION_MS
+    ? v
+    : fail(path, `a duration in milliseconds from 0 to ${MAX_DURATION_MS}`, v);
+
 export const positiveInt: Validator<number> = (v, path) =>
   typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : fail(path, 'a positive integer', v);
 

@@ -2,7 +2,7 @@ import { ErrorCodes, isErrorCode, type ErrorCode } from './codes.js';
 import { ProtocolError } from './errors.js';
 import type { ClientMessage, ClientMessageType, DaemonMessage, DaemonMessageType, Message, MessageType } from './messages.js';
 import {
-  anyMap, arrayOf, bool, bytes, cstr, envMap, fail, literal, nonEmptyStr, nullable, object, optional, positiveInt, str, uint,
+  anyMap, arrayOf, bool, bytes, cstr, durationMs, envMap, fail, literal, nonEmptyStr, nullable, object, optional, positiveInt, str, uint,
   type Validator,
 } from './schema.js';
 import { isSignalName } from './signals.js';
@@ -26,7 +26,7 @@ type Validators<M extends Message> = { [K in M['type']]: Validator<Omit<Extract<
 const execCommand = object({
   id, session: ref, command: optional(cstr), argv: optional(arrayOf(cstr, { minLength: 1 })),
   cwd: optional(cstr), env: optional(envMap), stdin: optional(bool), pty: optional(pty),
-  timeoutMs: optional(uint), killGraceMs: optional(uint), maxOutputBytes: optional(uint), window: optional(positiveInt),
+  timeoutMs: optional(durationMs), killGraceMs: optional(durationMs), maxOutputBytes: optional(uint), window: optional(positiveInt),
   uid: optional(uint), gid: optional(uint),
 });
 
@@ -39,7 +39,7 @@ const clientValidators: Validators<ClientMessage> = {
   SpawnSession: object({
     id, cwd: optional(cstr), env: optional(envMap), clearEnv: optional(bool), shell: optional(nonEmptyStr),
     uid: optional(uint), gid: optional(uint),
-    onDisconnect: optional(object({ policy: literal('kill', 'keep'), keepMs: optional(uint) })),
+    onDisconnect: optional(object({ policy: literal('kill', 'keep'), keepMs: optional(durationMs) })),
     interactive: optional(object({ argv: optional(arrayOf(cstr, { minLength: 1 })), pty })),
   }),
   ExecCommand: (v, path) => {
@@ -52,8 +52,8 @@ const clientValidators: Validators<ClientMessage> = {
   Credit: object({ command: ref, fd: literal(1, 2), bytes: positiveInt }),
   Resize: object({ id, command: ref, cols: positiveInt, rows: positiveInt }),
   Signal: object({ id, command: ref, signal }),
-  KillCommand: object({ id, command: ref, signal: optional(signal), graceMs: optional(uint) }),
-  KillSession: object({ id, session: ref, signal: optional(signal), graceMs: optional(uint) }),
+  KillCommand: object({ id, command: ref, signal: optional(signal), graceMs: optional(durationMs) }),
+  KillSession: object({ id, session: ref, signal: optional(signal), graceMs: optional(durationMs) }),
   Attach: object({ id, command: ref, stdoutOffset: uint, stderrOffset: uint, window: optional(positiveInt) }),
   Detach: object({ id, command: optional(ref), session: optional(ref) }),
   ListSessions: object({ id }),

@@ -19,6 +19,8 @@ const cstr = text.filter((s) => !s.includes('\0'));
 /** A daemon-chosen id: non-empty. */
 const ref = fc.string({ unit: 'binary', minLength: 1, maxLength: 24 });
 const uint = fc.oneof(fc.nat(1000), fc.maxSafeNat());
+/** Timeouts and graces: up to MAX_DURATION_MS, the longest a timer waits. */
+const duration = fc.oneof(fc.nat(1000), fc.nat(2 ** 31 - 1), fc.constant(2 ** 31 - 1));
 const positive = fc.oneof(fc.integer({ min: 1, max: 1 << 20 }), fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }));
 const id = uint;
 const signal = fc.constantFrom(...(Object.keys(SIGNALS) as (keyof typeof SIGNALS)[]));
@@ -51,7 +53,7 @@ export const clientArbitraries: ByType<ClientMessage> = {
   SpawnSession: fc.record(
     {
       type: fc.constant('SpawnSession'), id, cwd: cstr, env, clearEnv: fc.boolean(), shell: ref, uid: uint, gid: uint,
-      onDisconnect: fc.record({ policy: fc.constantFrom('kill', 'keep'), keepMs: uint }, { requiredKeys: ['policy'] }),
+      onDisconnect: fc.record({ policy: fc.constantFrom('kill', 'keep'), keepMs: duration }, { requiredKeys: ['policy'] }),
       interactive: fc.record({ argv, pty }, { requiredKeys: ['pty'] }),
     },
     { requiredKeys: ['type', 'id'] },
@@ -61,8 +63,8 @@ export const clientArbitraries: ByType<ClientMessage> = {
       fc.oneof(fc.record({ command: cstr }), fc.record({ argv })),
       fc.record(
         {
-          type: fc.constant('ExecCommand'), id, session: ref, cwd: cstr, env, stdin: fc.boolean(), pty, timeoutMs: uint,
-          killGraceMs: uint, maxOutputBytes: uint, window: positive, uid: uint, gid: uint,
+          type: fc.constant('ExecCommand'), id, session: ref, cwd: cstr, env, stdin: fc.boolean(), pty, timeoutMs: duration,
+          killGraceMs: duration, maxOutputBytes: uint, window: positive, uid: uint, gid: uint,
         },
         { requiredKeys: ['type', 'id', 'session'] },
       ),
@@ -74,11 +76,11 @@ export const clientArbitraries: ByType<ClientMessage> = {
   Resize: fc.record({ type: fc.constant('Resize'), id, command: ref, cols: positive, rows: positive }),
   Signal: fc.record({ type: fc.constant('Signal'), id, command: ref, signal }),
   KillCommand: fc.record(
-    { type: fc.constant('KillCommand'), id, command: ref, signal, graceMs: uint },
+    { type: fc.constant('KillCommand'), id, command: ref, signal, graceMs: duration },
     { requiredKeys: ['type', 'id', 'command'] },
   ),
   KillSession: fc.record(
-    { type: fc.constant('KillSession'), id, session: ref, signal, graceMs: uint },
+    { type: fc.constant('KillSession'), id, session: ref, signal, graceMs: duration },
     { requiredKeys: ['type', 'id', 'session'] },
   ),
   Attach: fc.record(

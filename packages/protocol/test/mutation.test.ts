@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  CLIENT_MESSAGE_TYPES, ConchError, DAEMON_MESSAGE_TYPES, decodeBody, encodeBody, ErrorCodes, isErrorCode, ProtocolError,
+  CLIENT_MESSAGE_TYPES, ConchError, DAEMON_MESSAGE_TYPES, decodeBody, encodeBody, ErrorCodes, isErrorCode, MAX_DURATION_MS, ProtocolError,
   validateClientMessage, validateDaemonMessage, type ErrorCode, type Message,
 } from '../src/index.js';
 import { clientArbitraries, daemonArbitraries, requiredFields, wrongKind } from './arbitraries.js';
@@ -181,6 +181,22 @@ describe('error paths', () => {
     });
     for (const bad of [2, 0, 1]) {
       expect(message(list(bad), validateDaemonMessage)).toBe(`SessionList.sessions[0].commands[${bad}].pid: expected a non-negative integer, got "x"`);
+    }
+  });
+});
+
+describe('durations', () => {
+  it('are taken up to MAX_DURATION_MS (2^31 - 1), the longest a timer waits, and refused above it', () => {
+    const exec = (fields: object) => ({ type: 'ExecCommand', id: 1, session: 's1', argv: ['true'], ...fields });
+    const messages = (ms: number) => [
+      exec({ timeoutMs: ms }), exec({ killGraceMs: ms }),
+      { type: 'KillCommand', id: 1, command: 'c1', graceMs: ms }, { type: 'KillSession', id: 1, session: 's1', graceMs: ms },
+      { type: 'SpawnSession', id: 1, onDisconnect: { policy: 'keep', keepMs: ms } },
+    ];
+    expect(MAX_DURATION_MS).toBe(2 ** 31 - 1);
+    for (const m of messages(MAX_DURATION_MS)) expect(() => validateClientMessage(m)).not.toThrow();
+    for (const m of messages(MAX_DURATION_MS + 1)) {
+      expect(rejection(validateClientMessage, m).message).toMatch(/expected a duration in milliseconds from 0 to 2147483647, got 2147483648$/);
     }
   });
 });

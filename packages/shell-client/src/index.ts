@@ -12,4 +12,4 @@ export {
   DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KEEPALIVE_MS, DEFAULT_RECONNECT_TIMEOUT_MS, VsockShellSession, type AttachOptions, type AttachResult,
   type VsockSessionOptions,
 } from './vsock-shell-session.js';
-export { ConchError, ErrorCodes, RemoteError, type CommandInfo, type ErrorCode, type PtyOptions, type SessionInfo, type SignalName } from '@conch/protocol';
+export { ConchError, ErrorCodes, MAX_DURATION_MS, RemoteError, type CommandInfo, type ErrorCode, type PtyOptions, type SessionInfo, type SignalName } from '@conch/protocol';

@@ -7,7 +7,7 @@ import type { SessionOptions, SpawnOptions } from './options.js';
 import { SessionBase } from './session-base.js';
 import type { CommandLine } from './shell-session.js';
 import type { SessionStatus } from './status.js';
-import { validateCommand, validateSignal } from './validate-options.js';
+import { validateCommand, validateDuration, validateSignal } from './validate-options.js';
 
 /** Output a local command may have outstanding (unconsumed) per stream before its pipe is paused. */
 const LOCAL_WINDOW_BYTES = 1 << 20;
@@ -85,6 +85,7 @@ export class LocalProcessShellSession extends SessionBase {
       },
       kill: async (signal, graceMs) => {
         validateSignal(signal);
+        validateDuration('graceMs', graceMs);
         if (!started.exited) started.kill(signal, graceMs ?? options.killGraceMs);
       },
       resize: async (cols, rows) => {
@@ -112,6 +113,7 @@ export class LocalProcessShellSession extends SessionBase {
 
   async killAll(signal: string = 'SIGTERM', graceMs?: number): Promise<void> {
     validateSignal(signal);
+    validateDuration('graceMs', graceMs);
     for (const execution of this.#running) execution.kill(signal as SignalName, graceMs);
   }
 

@@ -3,7 +3,7 @@ import type { ClientConnection, CommandRoute } from './client-connection.js';
 import { CommandHandle } from './command-handle.js';
 import type { CommandControl } from './command-control.js';
 import { CommandLostError } from './errors.js';
-import { validateSignal } from './validate-options.js';
+import { validateDuration, validateSignal } from './validate-options.js';
 
 /**
  * The client's view of one daemon command: its handle, the next offset expected per stream,
@@ -106,6 +106,7 @@ export class RemoteCommand {
       },
       kill: async (signal, graceMs) => {
         validateSignal(signal);
+        validateDuration('graceMs', graceMs);
         const grace = graceMs ?? this.#killGraceMs;
         await this.#connection.request({ type: 'KillCommand', command: this.id, signal, ...(grace !== undefined ? { graceMs: grace } : {}) }, 'Ok');
       },

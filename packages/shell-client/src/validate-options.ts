@@ -1,4 +1,4 @@
-import { ConchError, ErrorCodes, isSignalName } from '@conch/protocol';
+import { ConchError, ErrorCodes, MAX_DURATION_MS, isSignalName } from '@conch/protocol';
 import type { ExecOptions } from './options.js';
 import type { CommandLine } from './shell-session.js';
 
@@ -17,9 +17,10 @@ export function validateCommand(command: CommandLine, options: ExecOptions): voi
   } else if (command.some((a) => a.includes('\0'))) {
     invalid('argv must not contain NUL bytes');
   }
-  for (const key of ['timeoutMs', 'killGraceMs', 'waitTimeoutMs', 'maxOutputBytes', 'uid', 'gid'] as const) {
+  for (const key of ['maxOutputBytes', 'uid', 'gid'] as const) {
     if (options[key] !== undefined && !positiveInt(options[key])) invalid(`${key} must be a non-negative integer`);
   }
+  for (const key of ['timeoutMs', 'killGraceMs', 'waitTimeoutMs'] as const) validateDuration(key, options[key]);
   if (options.pty && !(positiveInt(options.pty.cols) && positiveInt(options.pty.rows) && options.pty.cols > 0 && options.pty.rows > 0)) {
     invalid('pty needs positive integer cols and rows');
   }
@@ -33,4 +34,14 @@ export function validateCommand(command: CommandLine, options: ExecOptions): voi
 
 export function validateSignal(signal: string): void {
   if (!isSignalName(signal)) invalid(`unknown signal ${JSON.stringify(signal)}`);
+}
+
+/**
+ * A duration in milliseconds, when given: an integer from 0 to MAX_DURATION_MS (about 24.8 days),
+ * the longest a timer can wait; Node would fire a longer one at once.
+ */
+export function validateDuration(name: string, value: number | undefined): void {
+  if (value !== undefined && !(positiveInt(value) && value <= MAX_DURATION_MS)) {
+    invalid(`${name} must be an integer number of milliseconds from 0 to ${MAX_DURATION_MS} (about 24.8 days), got ${String(value)}`);
+  }
 }

@@ -8,7 +8,7 @@ import { RemoteCommand } from './remote-command.js';
 import type { CommandLine } from './shell-session.js';
 import type { SessionStatus } from './status.js';
 import { openTransport } from './transports/open-transport.js';
-import { validateCommand, validateSignal } from './validate-options.js';
+import { validateCommand, validateDuration, validateSignal } from './validate-options.js';
 import { CLIENT_VERSION } from './version.js';
 
 export interface VsockSessionOptions extends SessionOptions {
@@ -82,6 +82,10 @@ export class VsockShellSession extends SessionBase {
   /** @param endpoint `unix:PATH` or `hybrid-vsock:PATH:PORT`; undefined or '' means not configured. */
   constructor(endpoint: string | undefined, options: VsockSessionOptions = {}) {
     super();
+    for (const [name, value] of [
+      ['connectTimeoutMs', options.connectTimeoutMs], ['keepaliveMs', options.keepaliveMs],
+      ['reconnectTimeoutMs', options.reconnectTimeoutMs], ['onDisconnect.keepMs', options.onDisconnect?.keepMs],
+    ] as const) validateDuration(name, value);
     this.#options = options;
     this.endpoint = endpoint ?? '';
     let target: Endpoint | undefined;
@@ -194,6 +198,7 @@ export class VsockShellSession extends SessionBase {
 
   async killAll(signal = 'SIGTERM', graceMs?: number): Promise<void> {
     validateSignal(signal);
+    validateDuration('graceMs', graceMs);
     const connection = await this.#ready();
     await connection.request({ type: 'KillSession', session: this.#session!, signal, ...definedOnly({ graceMs }) }, 'Ok');
     // KillSession ends the daemon session; the next command gets a fresh one.

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
-import { ConchError, MIN_MAX_FRAME_BYTES, parseEndpoint } from '@conch/protocol';
+import { ConchError, MAX_DURATION_MS, MIN_MAX_FRAME_BYTES, parseEndpoint } from '@conch/protocol';
 import type { LogLevel } from './config.js';
 import { Daemon } from './daemon.js';
 import { createLogger } from './logger.js';
@@ -143,7 +143,10 @@ async function main(): Promise<void> {
     const text = opts[flag];
     if (text === undefined) return undefined;
     if (!/^\d+(\.\d+)?$/.test(text)) fail(`--${flag} expects seconds, got ${JSON.stringify(text)}`);
-    return Math.round(Number(text) * 1000);
+    const ms = Math.round(Number(text) * 1000);
+    // A timer cannot wait longer; Node would fire one at once.
+    if (ms > MAX_DURATION_MS) fail(`--${flag} is at most ${Math.floor(MAX_DURATION_MS / 1000)} seconds (about 24.8 days), got ${text}`);
+    return ms;
   };
   const detachKeepMs = seconds('detach-keep');
   const exitRetentionMs = seconds('exit-retention');
