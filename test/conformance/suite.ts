@@ -154,6 +154,13 @@ export function defineConformanceSuite(name: string, setup: () => Promise<Confor
       expect((await h.wait()).signal).toBe('SIGKILL');
     });
 
+    it('fails a command too large to send or to run with a typed error, and the session goes on', async () => {
+      const s = await open();
+      // Over the daemon's frame limit (LIMIT_EXCEEDED before it is sent) and the kernel's for one argument (E2BIG).
+      await expect(s.exec(`: ${'x'.repeat(2 << 20)}`)).rejects.toMatchObject({ code: expect.stringMatching(/^(LIMIT_EXCEEDED|SPAWN_FAILED)$/) });
+      expect((await s.exec('echo still here')).stdout).toBe('still here\n');
+    });
+
     it('applies env and cwd per command and per session', async () => {
       const s = await open();
       expect((await s.exec('pwd', { cwd: '/' })).stdout).toBe('/\n');

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { decodeBody } from './codec.js';
-import { FATAL_STREAM_CODES } from './codes.js';
-import { ProtocolError } from './errors.js';
+import { ErrorCodes, FATAL_STREAM_CODES } from './codes.js';
+import { ConchError, ProtocolError } from './errors.js';
 import { encodeFrame, encodeFrameParts } from './frame.js';
 import { FrameReader } from './frame-reader.js';
 import type { Message, StreamOutput } from './messages.js';
@@ -20,6 +20,8 @@ export interface FrameChannelOptions<In> {
    * daemon); two peers that both did this could wait on each other. @default no bound
    */
   readonly maxUnreadBytes?: number;
+  /** Largest frame the peer accepts, when known (it can be learnt later: setPeerMaxFrameBytes). */
+  readonly peerMaxFrameBytes?: number;
 }
 
 export interface FrameChannelEvents<In> {
@@ -40,6 +42,7 @@ export class FrameChannel<In extends Message, Out extends Message> extends Event
   readonly #options: FrameChannelOptions<In>;
   #closed = false;
   #emittedClose = false;
+  #peerMaxFrameBytes: number | undefined;
   /** Reading the peer is paused because the peer is not reading us. */
   #peerHeld = false;
 
@@ -47,6 +50,7 @@ export class FrameChannel<In extends Message, Out extends Message> extends Event
     super();
     this.#stream = stream;
     this.#options = options;
+    this.#peerMaxFrameBytes = options.peerMaxFrameBytes;
     // Frames are handed to listeners as each chunk is read, so nothing queues between the
     // transport and them: a flood of frames is held back by the transport's own flow control.
     this.#reader = new FrameReader(options.maxFrameBytes, (pieces, length) => this.#onFrame(pieces, length));
@@ -78,10 +82,30 @@ export class FrameChannel<In extends Message, Out extends Message> extends Event
     return this.#stream.writableNeedDrain;
   }
 
-  /** Sends one message. Returns false when the caller should wait for 'drain' before sending more. */
+  /** The peer's frame limit, from its Hello or Welcome. */
+  setPeerMaxFrameBytes(bytes: number): void {
+    this.#peerMaxFrameBytes = bytes;
+  }
+
+  /**
+   * Sends one message. Returns false when the caller should wait for 'drain' before sending more.
+   * Throws LIMIT_EXCEEDED, sending nothing, for a frame larger than the peer accepts: the peer
+   * would have to drop the connection over it, and everything else on it with it.
+   */
   send(message: Out): boolean {
     if (!this.#canWrite()) return false;
-    return this.#wrote(this.#stream.write(encodeFrame(message)));
+    const frame = encodeFrame(message);
+    const max = this.#peerMaxFrameBytes;
+    if (max !== undefined && frame.length > max) {
+      // The peer's limit is on the body: the frame less its varint prefix (high bit: more bytes).
+      let prefix = 1;
+      while (frame[prefix - 1]! & 0x80) prefix++;
+      const body = frame.length - prefix;
+      if (body > max) throw new ConchError(ErrorCodes.LIMIT_EXCEEDED, `${message.type} of ${body} bytes is larger than the peer accepts in one frame (${max} bytes)`, {
+        limit: 'maxFrameBytes', bytes: body, maxFrameBytes: max,
+      });
+    }
+    return this.#wrote(this.#stream.write(frame));
   }
 
   /**

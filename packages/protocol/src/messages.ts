@@ -260,6 +260,7 @@ export interface Attached {
 export interface CommandInfo {
   readonly command: string;
   readonly pid: number;
+  /** As listed: abbreviated where long (an element cut short ends in "…"), so that lists stay small. */
   readonly argv: readonly string[];
   readonly pty: boolean;
   readonly state: 'running' | 'exited';
@@ -274,6 +275,11 @@ export interface SessionInfo {
   readonly session: string;
   readonly cwd: string;
   readonly commands: readonly CommandInfo[];
+  /**
+   * Commands of this session left out so that the reply fits in one frame the client accepts:
+   * exited ones first, oldest first. Absent when none were.
+   */
+  readonly omittedCommands?: number;
 }
 
 export interface SessionList {

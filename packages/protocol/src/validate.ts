@@ -83,7 +83,7 @@ const daemonValidators: Validators<DaemonMessage> = {
   },
   Credit: object({ command: ref, fd: literal(0), bytes: positiveInt }),
   Attached: object({ id, command: ref, session: ref, stdoutDropped: uint, stderrDropped: uint }),
-  SessionList: object({ id, sessions: arrayOf(object({ session: ref, cwd: str, commands: arrayOf(commandInfo) })) }),
+  SessionList: object({ id, sessions: arrayOf(object({ session: ref, cwd: str, commands: arrayOf(commandInfo), omittedCommands: optional(uint) })) }),
   Ok: object({ id }),
   Error: object({ code: errorCode, message: str, id: optional(id), command: optional(ref), details: optional(anyMap) }),
 };

@@ -151,3 +151,32 @@ describe('FrameChannel under hostile bytes', () => {
     );
   });
 });
+
+describe('FrameChannel.send and the peer\'s frame limit', () => {
+  it('sends a frame whose body is exactly the limit, refuses one byte more with LIMIT_EXCEEDED, and writes nothing for it', async () => {
+    const { PassThrough } = await import('node:stream');
+    const { ConchError, FrameChannel } = await import('../src/index.js');
+    const stream = new PassThrough();
+    const written: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => written.push(chunk));
+    const channel = new FrameChannel(stream, { maxFrameBytes: MAX, validate: validateClientMessage });
+    const input = (n: number) => ({ type: 'Input' as const, command: 'c1', data: new Uint8Array(n) });
+    // The body of an Input around n data bytes: find the n whose body is exactly 1000.
+    const overhead = encodeBody(input(0)).length;
+    const body = (n: number) => encodeBody(input(n)).length;
+    let n = 1000 - overhead;
+    while (body(n) > 1000) n--;
+    while (body(n + 1) <= 1000) n++;
+    channel.setPeerMaxFrameBytes(body(n));
+    expect(channel.send(input(n) as never)).toBe(true);
+    expect(() => channel.send(input(n + 1) as never)).toThrow(ConchError);
+    try {
+      channel.send(input(n + 1) as never);
+    } catch (err) {
+      expect(err).toMatchObject({ code: ErrorCodes.LIMIT_EXCEEDED, details: { limit: 'maxFrameBytes', bytes: body(n + 1), maxFrameBytes: body(n) } });
+    }
+    await new Promise((r) => setImmediate(r));
+    expect(Buffer.concat(written)).toEqual(encodeFrame(input(n) as never));
+    channel.destroy();
+  });
+});

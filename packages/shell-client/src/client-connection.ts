@@ -103,6 +103,8 @@ export class ClientConnection extends EventEmitter<ClientConnectionEvents> {
     const channel = new FrameChannel<DaemonMessage, ClientMessage>(stream, {
       maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
       validate: validateDaemonMessage,
+      // A request larger than this fails on its own (LIMIT_EXCEEDED) instead of ending the connection.
+      peerMaxFrameBytes: welcome.limits.maxFrameBytes,
     });
     return new ClientConnection(channel, welcome, options);
   }
@@ -140,7 +142,12 @@ export class ClientConnection extends EventEmitter<ClientConnectionEvents> {
         },
         reject,
       });
-      this.#channel.send({ ...message, id } as ClientMessage);
+      try {
+        this.#channel.send({ ...message, id } as ClientMessage);
+      } catch (err) {
+        this.#pending.delete(id);
+        reject(err);
+      }
     });
   }
 

@@ -1,5 +1,6 @@
 import { ConchError, ErrorCodes, type CommandInfo, type OutputFd, type SignalName } from '@conch/protocol';
 import { groupAlive, signalExistingGroup, terminateGroup, type Execution, type ExecutionResult } from '@conch/process';
+import { listedArgv } from './list-reply.js';
 import { OutputRing } from './output-ring.js';
 import { perFd } from './per-fd.js';
 import type { Subscriber } from './subscriber.js';
@@ -290,7 +291,7 @@ export class Command {
   info(): CommandInfo {
     const r = this.#result;
     return {
-      command: this.id, pid: this.pid, argv: this.argv, pty: this.pty, state: r ? 'exited' : 'running',
+      command: this.id, pid: this.pid, argv: listedArgv(this.argv), pty: this.pty, state: r ? 'exited' : 'running',
       exitCode: r?.exitCode ?? null, signal: r?.signal ?? null,
       stdoutBytes: this.#rings[1].end, stderrBytes: this.#rings[2].end, attached: this.#subscription !== undefined,
     };

@@ -14,6 +14,9 @@ const STREAM_FRAME_OVERHEAD = 512;
 /** The largest payload per StreamOutput frame, whatever the peer accepts: keeps frames interleaving. */
 const MAX_CHUNK_BYTES = 256 * 1024;
 
+/** Of a message too large for the client, an error keeps this much of its text (see #sendInstead). */
+const MAX_QUOTED_CHARS = 1024;
+
 /**
  * Replies and output queued for a peer that is not reading, past which we stop reading its
  * requests. Output alone stays under this (commands pause while the socket is congested).
@@ -58,7 +61,28 @@ export class Connection implements Subscriber {
   }
 
   send(message: DaemonMessage): boolean {
-    return this.#channel.send(message);
+    try {
+      return this.#channel.send(message);
+    } catch (err) {
+      if (!(err instanceof ConchError) || err.code !== ErrorCodes.LIMIT_EXCEEDED) throw err;
+      return this.#sendInstead(message, err);
+    }
+  }
+
+  /**
+   * What goes out for a message larger than the client's frame limit (an error quoting a huge
+   * argv, say): a reply becomes the LIMIT_EXCEEDED error for its request, and an error is cut
+   * to its code and the start of its message. Nothing this daemon sends unasked gets that large.
+   */
+  #sendInstead(message: DaemonMessage, err: ConchError): boolean {
+    this.#log.warn('reply too large for the client', { type: message.type, error: err.message });
+    const id = 'id' in message && typeof message.id === 'number' ? { id: message.id } : {};
+    if (message.type === 'Error') {
+      const command = message.command !== undefined ? { command: message.command.slice(0, MAX_QUOTED_CHARS) } : {};
+      return this.#channel.send({ type: 'Error', code: message.code, message: `${message.message.slice(0, MAX_QUOTED_CHARS)}…`, ...id, ...command });
+    }
+    if (!('id' in id)) return true;
+    return this.#channel.send({ type: 'Error', code: ErrorCodes.LIMIT_EXCEEDED, message: err.message, ...id, details: { ...err.details } });
   }
 
   sendOutput(command: string, fd: OutputFd, offset: number, data: readonly Uint8Array[]): boolean {
@@ -143,6 +167,7 @@ export class Connection implements Subscriber {
     }
     this.#ready = true;
     this.#peerMaxFrame = Math.max(MIN_MAX_FRAME_BYTES, hello.maxFrameBytes);
+    this.#channel.setPeerMaxFrameBytes(this.#peerMaxFrame);
     this.#log.info('client connected', { client: hello.client, version });
     this.send(this.#daemon.welcome(hello.nonce, version));
   }
@@ -190,7 +215,7 @@ export class Connection implements Subscriber {
         this.send({ type: 'Ok', id: message.id });
         return;
       case 'ListSessions':
-        this.send({ type: 'SessionList', id: message.id, sessions: d.listSessions() });
+        this.send({ type: 'SessionList', id: message.id, sessions: d.listSessions(this.#peerMaxFrame) });
         return;
       default: {
         const unreachable: never = message;

@@ -11,6 +11,7 @@ import {
 } from './config.js';
 import { Connection } from './connection.js';
 import { ExitRetention } from './exit-retention.js';
+import { fitSessionList } from './list-reply.js';
 import { newInstanceId, readBootId } from './identity.js';
 import type { Listener, PeerInfo } from './listeners/listener.js';
 import { openListener } from './listeners/open-listener.js';
@@ -246,10 +247,12 @@ export class Daemon {
     }
   }
 
-  listSessions(): SessionInfo[] {
-    return [...this.#sessions.values()].map((s) => ({
-      session: s.id, cwd: s.core.state.cwd, commands: [...s.commands.values()].map((c) => c.info()),
-    }));
+  /** Every session and its commands, in a reply body of at most `maxBytes` (see fitSessionList). */
+  listSessions(maxBytes: number): SessionInfo[] {
+    return fitSessionList(
+      [...this.#sessions.values()].map((s) => ({ session: s.id, cwd: s.core.state.cwd, commands: [...s.commands.values()].map((c) => c.info()) })),
+      maxBytes,
+    );
   }
 
   /** The connection's transport drained: let its commands send again. */
