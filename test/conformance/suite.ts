@@ -161,6 +161,15 @@ export function defineConformanceSuite(name: string, setup: () => Promise<Confor
       expect((await s.exec('echo still here')).stdout).toBe('still here\n');
     });
 
+    it('killAll() ends every running command and keeps the session: its cwd and environment, and it takes new commands', async () => {
+      const s = await open();
+      await s.exec('cd /tmp && export CONCH_KEPT=yes');
+      const running = await Promise.all([s.spawn(['sleep', '30']), s.spawn('sleep 30')]);
+      await s.killAll('SIGKILL');
+      for (const h of running) expect((await h.wait()).signal).toBe('SIGKILL');
+      expect((await s.exec('pwd; echo "$CONCH_KEPT"')).stdout).toBe('/tmp\nyes\n');
+    });
+
     it('applies env and cwd per command and per session', async () => {
       const s = await open();
       expect((await s.exec('pwd', { cwd: '/' })).stdout).toBe('/\n');

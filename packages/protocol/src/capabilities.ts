@@ -6,6 +6,8 @@ export const Capabilities = {
   ATTACH: 'attach',
   /** Commands may run as another uid/gid (the daemon runs as root). */
   SET_UID: 'setuid',
+  /** KillSession with `keepSession`: the commands are killed, the session (cwd, env) stays. */
+  KILL_KEEPS_SESSION: 'kill-keeps-session',
 } as const;
 
 export type Capability = (typeof Capabilities)[keyof typeof Capabilities];

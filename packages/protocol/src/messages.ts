@@ -150,13 +150,17 @@ export interface KillCommand {
   readonly graceMs?: number;
 }
 
-/** Kills every command in the session (as KillCommand) and removes the session. */
+/**
+ * Kills every command in the session (as KillCommand) and removes the session; with
+ * `keepSession` (capability "kill-keeps-session") the session stays, its cwd and environment too.
+ */
 export interface KillSession {
   readonly type: 'KillSession';
   readonly id: number;
   readonly session: string;
   readonly signal?: string;
   readonly graceMs?: number;
+  readonly keepSession?: boolean;
 }
 
 /** Subscribes this connection to a command's output, replaying from the given byte offsets. */

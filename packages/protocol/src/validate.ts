@@ -53,7 +53,7 @@ const clientValidators: Validators<ClientMessage> = {
   Resize: object({ id, command: ref, cols: positiveInt, rows: positiveInt }),
   Signal: object({ id, command: ref, signal }),
   KillCommand: object({ id, command: ref, signal: optional(signal), graceMs: optional(durationMs) }),
-  KillSession: object({ id, session: ref, signal: optional(signal), graceMs: optional(durationMs) }),
+  KillSession: object({ id, session: ref, signal: optional(signal), graceMs: optional(durationMs), keepSession: optional(bool) }),
   Attach: object({ id, command: ref, stdoutOffset: uint, stderrOffset: uint, window: optional(positiveInt) }),
   Detach: object({ id, command: optional(ref), session: optional(ref) }),
   ListSessions: object({ id }),

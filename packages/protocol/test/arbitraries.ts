@@ -80,7 +80,7 @@ export const clientArbitraries: ByType<ClientMessage> = {
     { requiredKeys: ['type', 'id', 'command'] },
   ),
   KillSession: fc.record(
-    { type: fc.constant('KillSession'), id, session: ref, signal, graceMs: duration },
+    { type: fc.constant('KillSession'), id, session: ref, signal, graceMs: duration, keepSession: fc.boolean() },
     { requiredKeys: ['type', 'id', 'session'] },
   ),
   Attach: fc.record(

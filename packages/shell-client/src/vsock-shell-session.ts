@@ -1,4 +1,4 @@
-import { formatEndpoint, parseEndpoint, type Endpoint, type SessionInfo } from '@conch/protocol';
+import { Capabilities, formatEndpoint, parseEndpoint, type Endpoint, type SessionInfo } from '@conch/protocol';
 import { ClientConnection, HELLO_RETRY_MS } from './client-connection.js';
 import type { CommandHandle } from './command-handle.js';
 import { UnavailableError } from './errors.js';
@@ -200,8 +200,13 @@ export class VsockShellSession extends SessionBase {
     validateSignal(signal);
     validateDuration('graceMs', graceMs);
     const connection = await this.#ready();
+    // The session, with its cd and export, outlives its commands, as the local backend's does.
+    if (connection.welcome.capabilities.includes(Capabilities.KILL_KEEPS_SESSION)) {
+      await connection.request({ type: 'KillSession', session: this.#session!, signal, ...definedOnly({ graceMs }), keepSession: true }, 'Ok');
+      return;
+    }
+    // A daemon from before keepSession ends the session: the next command gets a fresh one.
     await connection.request({ type: 'KillSession', session: this.#session!, signal, ...definedOnly({ graceMs }) }, 'Ok');
-    // KillSession ends the daemon session; the next command gets a fresh one.
     this.#session = await this.#spawnSession(connection);
   }
 

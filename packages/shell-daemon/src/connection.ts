@@ -204,7 +204,7 @@ export class Connection implements Subscriber {
         this.send({ type: 'Ok', id: message.id });
         return;
       case 'KillSession':
-        d.killSession(message.session, message.signal, message.graceMs);
+        d.killSession(message.session, message.signal, message.graceMs, message.keepSession);
         this.send({ type: 'Ok', id: message.id });
         return;
       case 'Attach':

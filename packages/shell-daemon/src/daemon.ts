@@ -68,7 +68,7 @@ export class Daemon {
   }
 
   get capabilities(): string[] {
-    return [Capabilities.ATTACH, ...(ptyAvailable() ? [Capabilities.PTY] : []), ...(process.getuid?.() === 0 ? [Capabilities.SET_UID] : [])];
+    return [Capabilities.ATTACH, Capabilities.KILL_KEEPS_SESSION, ...(ptyAvailable() ? [Capabilities.PTY] : []), ...(process.getuid?.() === 0 ? [Capabilities.SET_UID] : [])];
   }
 
   /** Opens every configured listener. Rejects (having closed the ones opened) if any fails. */
@@ -211,10 +211,10 @@ export class Daemon {
     this.command(id).kill(signal as SignalName | undefined, graceMs);
   }
 
-  killSession(id: string, signal?: string, graceMs?: number): void {
+  killSession(id: string, signal?: string, graceMs?: number, keepSession = false): void {
     const session = this.#session(id);
     session.killAll(signal as SignalName | undefined, graceMs);
-    this.#removeSession(session);
+    if (!keepSession) this.#removeSession(session);
   }
 
   /** Subscribes the connection to a command and replies Attached before any of its output. */
