@@ -154,6 +154,13 @@ export function defineConformanceSuite(name: string, setup: () => Promise<Confor
       expect((await h.wait()).signal).toBe('SIGKILL');
     });
 
+    it('refuses NUL bytes in a shell string, an argv or a cwd with INVALID_ARGUMENT, before anything runs', async () => {
+      const s = await open();
+      for (const [command, options] of [['echo a\0b', {}], [['echo', 'a\0b'], {}], ['pwd', { cwd: '/tmp\0x' }]] as const) {
+        await expect(s.exec(command as string | string[], options)).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
+      }
+    });
+
     it('fails a command too large to send or to run with a typed error, and the session goes on', async () => {
       const s = await open();
       // Over the daemon's frame limit (LIMIT_EXCEEDED before it is sent) and the kernel's for one argument (E2BIG).

@@ -12,6 +12,8 @@ const positiveInt = (v: unknown) => typeof v === 'number' && Number.isSafeIntege
 export function validateCommand(command: CommandLine, options: ExecOptions): void {
   if (typeof command === 'string') {
     if (command.trim() === '') invalid('command must not be empty');
+    // A C string ends at a NUL: the shell would run less than was asked.
+    if (command.includes('\0')) invalid('command must not contain NUL bytes');
   } else if (!Array.isArray(command) || command.length === 0 || !command.every((a) => typeof a === 'string')) {
     invalid('argv must be a non-empty array of strings');
   } else if (command.some((a) => a.includes('\0'))) {
@@ -24,6 +26,7 @@ export function validateCommand(command: CommandLine, options: ExecOptions): voi
   if (options.pty && !(positiveInt(options.pty.cols) && positiveInt(options.pty.rows) && options.pty.cols > 0 && options.pty.rows > 0)) {
     invalid('pty needs positive integer cols and rows');
   }
+  if (options.cwd !== undefined && (typeof options.cwd !== 'string' || options.cwd.includes('\0'))) invalid('cwd must be a string without NUL bytes');
   for (const [k, v] of Object.entries(options.env ?? {})) {
     if (typeof v !== 'string' || k === '' || k.includes('=') || k.includes('\0') || v.includes('\0')) invalid(`invalid env entry ${JSON.stringify(k)}`);
   }
