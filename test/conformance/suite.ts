@@ -262,6 +262,68 @@ export function defineConformanceSuite(name: string, setup: () => Promise<Confor
       expect(state).toBe('gone\n');
     });
 
+    it('does not start a command whose signal is already aborted', async () => {
+      const s = await open();
+      const marker = `/tmp/conch-aborted-${process.pid}-${Date.now()}`;
+      const ac = new AbortController();
+      ac.abort();
+      await expect(s.exec(`touch ${marker}`, { signal: ac.signal })).rejects.toMatchObject({ code: ErrorCodes.ABORTED });
+      await expect(s.spawn(`touch ${marker}`, { signal: ac.signal })).rejects.toMatchObject({ code: ErrorCodes.ABORTED });
+      await new Promise((r) => setTimeout(r, 200));
+      expect((await s.exec(`test -e ${marker} && echo ran || echo not run`)).stdout).toBe('not run\n');
+    });
+
+    it('on abort, settles a write waiting for room and raises no error from a Readable nobody listens to', async () => {
+      const s = await open();
+      const ac = new AbortController();
+      // Reads nothing: the write waits for room that never comes.
+      const h = await s.spawn('sleep 30', { stdin: true, signal: ac.signal });
+      // Taking stdout makes both Readables; only stdout has a listener.
+      h.stdout.on('error', () => {});
+      const write = h.write(randomBytes(8 << 20)).then(() => 'settled', (err: { code?: string }) => err.code);
+      await new Promise((r) => setTimeout(r, 200));
+      ac.abort();
+      await expect(h.wait()).rejects.toMatchObject({ code: ErrorCodes.ABORTED });
+      expect(await write).toMatch(/^(settled|STDIN_CLOSED)$/);
+      // Unhandled, a stderr 'error' would have failed this test run by now.
+      await new Promise((r) => setTimeout(r, 100));
+    });
+
+    it('refuses a write to a command started without stdin, and one after end(), with STDIN_CLOSED', async () => {
+      const s = await open();
+      const none = await s.spawn('sleep 1');
+      await expect(none.write('x')).rejects.toMatchObject({ code: ErrorCodes.STDIN_CLOSED });
+      const h = await s.spawn(['cat'], { stdin: true });
+      await h.write('once');
+      await h.end();
+      await expect(h.write('again')).rejects.toMatchObject({ code: ErrorCodes.STDIN_CLOSED });
+      expect((await h.wait()).exitCode).toBe(0);
+      await none.kill('SIGKILL');
+    });
+
+    it('refuses a second iterator while one runs, and after a break drops the rest so that wait() cannot stall', async () => {
+      const s = await open();
+      // Far more than a window after the line: unread, it would stall the command.
+      const h = await s.spawn('echo ready; head -c 20000000 /dev/zero; exit 3');
+      const first = h[Symbol.asyncIterator]();
+      await first.next();
+      await expect(h[Symbol.asyncIterator]().next()).rejects.toMatchObject({ code: ErrorCodes.INVALID_STATE });
+      await first.return?.();
+      expect((await h.wait()).exitCode).toBe(3);
+      const g = await s.spawn('echo ready; head -c 20000000 /dev/zero; exit 4');
+      for await (const { line } of g.lines()) if (line === 'ready') break;
+      expect((await g.wait()).exitCode).toBe(4);
+    });
+
+    it('keeps nothing of a command exec() stopped waiting for (waitTimeoutMs), though it runs on', async () => {
+      const s = await open();
+      const before = process.memoryUsage().arrayBuffers;
+      // 200 MB of output, then a pause in which it is still running and its handle unreachable.
+      await expect(s.exec('head -c 200000000 /dev/zero; sleep 3', { waitTimeoutMs: 100 })).rejects.toMatchObject({ code: ErrorCodes.WAIT_TIMEOUT });
+      await new Promise((r) => setTimeout(r, 2000));
+      expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(50e6);
+    }, 30_000);
+
     it('stops waiting at waitTimeoutMs without killing the command', async () => {
       const s = await open();
       const h = await s.spawn('sleep 1; echo finished');

@@ -184,6 +184,21 @@ describe('flow control, detach/reattach and limits', () => {
     await second.stop();
   }, 60_000);
 
+  it('settles what it followed when closed while it was still trying to reconnect', async () => {
+    const daemon = await startDaemon();
+    const s = new VsockShellSession(daemon.endpoint, { onDisconnect: { policy: 'keep', keepMs: 30_000 }, reconnectTimeoutMs: 30_000 });
+    const h = await s.spawn(['sleep', '30']);
+    await daemon.stop('SIGKILL');
+    process.kill(-h.pid, 'SIGKILL');
+    // The daemon is gone for good: the session keeps retrying until the user gives up.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(s.status.state).toBe('connecting');
+    const t0 = Date.now();
+    await s.close();
+    await expect(h.wait()).rejects.toMatchObject({ code: ErrorCodes.COMMAND_LOST });
+    expect(Date.now() - t0).toBeLessThan(5000);
+  }, 30_000);
+
   it('keeps exit status after exit, tells exactly how many bytes fell out of the ring, and lists', async () => {
     const daemon = await startDaemon(['--ring-bytes', '65536']);
     const s = new VsockShellSession(daemon.endpoint, { onDisconnect: { policy: 'keep', keepMs: 30_000 } });

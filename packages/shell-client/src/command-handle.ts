@@ -49,11 +49,12 @@ export class CommandHandle implements AsyncIterable<OutputChunk> {
   readonly #queue: QueuedChunk[] = [];
   #queuedBytes = 0;
   #waited = false;
+  #iterating = false;
   #wake: (() => void) | undefined;
   #streams: Record<OutputFd, Readable> | undefined;
   /** Bytes pushed into a Readable that it has not asked for yet: credited on its next read. */
   readonly #owed: Record<OutputFd, number> = { 1: 0, 2: 0 };
-  readonly #buffers: Record<OutputFd, Buffer[]> = { 1: [], 2: [] };
+  #buffers: Record<OutputFd, Buffer[]> = { 1: [], 2: [] };
   #exit: CommandExit | undefined;
   #failure: Error | undefined;
   readonly #settled: Promise<CommandExit>;
@@ -93,6 +94,19 @@ export class CommandHandle implements AsyncIterable<OutputChunk> {
   /** The exit, once known. */
   get exit(): CommandExit | undefined {
     return this.#exit;
+  }
+
+  /** @internal Resolves once the handle is settled, whichever way; unlike wait(), changes nothing. */
+  whenSettled(): Promise<void> {
+    return this.#settled.then(
+      () => {},
+      () => {},
+    );
+  }
+
+  /** Whether the handle is done: the command exited, or following it failed (lost, aborted). */
+  get settled(): boolean {
+    return this.#exit !== undefined || this.#failure !== undefined;
   }
 
   // ------------------------------------------------------------------ fed by the backend
@@ -150,7 +164,9 @@ export class CommandHandle implements AsyncIterable<OutputChunk> {
   fail(err: Error): void {
     if (this.#exit || this.#failure) return;
     this.#failure = err;
-    if (this.#streams) for (const s of Object.values(this.#streams)) s.destroy(err);
+    // With the error only where someone listens for it: a Readable nobody reads (the stderr
+    // beside a stdout in use, say) would otherwise crash the process with it. wait() has it too.
+    if (this.#streams) for (const s of Object.values(this.#streams)) s.destroy(s.listenerCount('error') > 0 ? err : undefined);
     this.#wake?.();
     this.#reject(err);
   }
@@ -158,22 +174,50 @@ export class CommandHandle implements AsyncIterable<OutputChunk> {
   // ------------------------------------------------------------------ consumers
 
   async *[Symbol.asyncIterator](): AsyncIterator<OutputChunk> {
+    // Two iterators would each get part of the output, and one of them would wait for ever.
+    if (this.#iterating) throw new ConchError(ErrorCodes.INVALID_STATE, `output of ${this.id} is already being iterated; use one consumer`);
     this.#choose('iterator');
-    for (;;) {
-      const chunk = this.#queue.shift();
-      if (chunk) {
-        yield { fd: chunk.fd, data: chunk.data };
-        // Credit once the consumer comes back for more, not as we hand the chunk over: credit
-        // lets the daemon forget bytes, and a consumer killed mid-chunk must be able to attach
-        // again from what it really kept.
-        if (!chunk.credited) this.#control.consumed(chunk.fd, chunk.data.length);
-        continue;
+    this.#iterating = true;
+    let done = false;
+    try {
+      for (;;) {
+        const chunk = this.#queue.shift();
+        if (chunk) {
+          yield { fd: chunk.fd, data: chunk.data };
+          // Credit once the consumer comes back for more, not as we hand the chunk over: credit
+          // lets the daemon forget bytes, and a consumer killed mid-chunk must be able to attach
+          // again from what it really kept.
+          if (!chunk.credited) this.#control.consumed(chunk.fd, chunk.data.length);
+          continue;
+        }
+        if (this.#failure) throw this.#failure;
+        if (this.#exit) {
+          done = true;
+          return;
+        }
+        await new Promise<void>((resolve) => (this.#wake = resolve));
+        this.#wake = undefined;
       }
-      if (this.#failure) throw this.#failure;
-      if (this.#exit) return;
-      await new Promise<void>((resolve) => (this.#wake = resolve));
-      this.#wake = undefined;
+    } finally {
+      this.#iterating = false;
+      // The consumer stopped early (break, return, a throw in its loop body): nobody will read
+      // the rest, so it is dropped, credited as it comes, and wait() cannot stall on a full window.
+      if (!done && !this.settled) this.#discardRest();
     }
+  }
+
+  /** @internal From now on output is dropped as it arrives, and what is held now goes too. */
+  #discardRest(): void {
+    this.#mode = 'discard';
+    for (const chunk of this.#queue.splice(0)) if (!chunk.credited) this.#control.consumed(chunk.fd, chunk.data.length);
+    this.#queuedBytes = 0;
+    this.#buffers[1] = [];
+    this.#buffers[2] = [];
+  }
+
+  /** @internal exec() gave up waiting (waitTimeoutMs): keep the command flowing, keep nothing. */
+  abandon(): void {
+    if (!this.settled) this.#discardRest();
   }
 
   /** Lines of both streams, split on `\n` with `\r\n` treated as one terminator, decoded as UTF-8. */

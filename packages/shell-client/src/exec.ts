@@ -25,7 +25,15 @@ export async function execVia(
       .then(() => handle.end())
       .catch(() => {});
   }
-  const exit = await handle.wait(waitTimeoutMs !== undefined ? { timeoutMs: waitTimeoutMs } : {});
+  let exit;
+  try {
+    exit = await handle.wait(waitTimeoutMs !== undefined ? { timeoutMs: waitTimeoutMs } : {});
+  } catch (err) {
+    // Nobody holds this handle once we throw: what the command still writes must not pile up
+    // here until it exits (a `yes` would fill the host's memory).
+    handle.abandon();
+    throw err;
+  }
   const bytes = output();
   const decode = (b: Buffer) => (encoding === 'buffer' ? new Uint8Array(b.buffer, b.byteOffset, b.length) : b.toString('utf8'));
   const result: ExecResult<string | Uint8Array> = { ...exit, stdout: decode(bytes[1]), stderr: decode(bytes[2]) };

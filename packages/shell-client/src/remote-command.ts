@@ -24,6 +24,8 @@ export class RemoteCommand {
   /** write() and end() in call order: each waits for the ones before it, as on a Writable. */
   #stdinQueue: Promise<void> = Promise.resolve();
   #lost: Error | undefined;
+  /** Until end(): a command started without stdin has none to write to. */
+  #stdinOpen: boolean;
   #detached = false;
 
   constructor(
@@ -35,9 +37,12 @@ export class RemoteCommand {
     this.#window = init.window;
     this.#killGraceMs = init.killGraceMs;
     this.#stdinCredit = init.stdinWindow;
+    this.#stdinOpen = init.stdinWindow > 0;
     this.expected = { ...(init.offsets ?? { 1: 0, 2: 0 }) };
     this.handle = new CommandHandle(init.id, init.pid, this.#control(), init.pty, this.expected);
     connection.route(this.id, this.#route());
+    // However the handle settles (an abort among them), a writer waiting for credit must hear of it.
+    void this.handle.whenSettled().then(() => this.#wakeWriter());
   }
 
   get finished(): boolean {
@@ -97,9 +102,16 @@ export class RemoteCommand {
 
   #control(): CommandControl {
     return {
-      write: (data) => this.#queueStdin(() => this.#write(data)),
+      write: (data) => {
+        // Refused at the call, as a Writable refuses a write after end(); queued ones still go.
+        if (!this.#stdinOpen) return Promise.reject(new ConchError(ErrorCodes.STDIN_CLOSED, `stdin of ${this.id} is closed`));
+        return this.#queueStdin(() => this.#write(data));
+      },
       // After the writes before it: EndInput ahead of queued Input would cut the input short.
-      end: () => this.#queueStdin(async () => this.#connection.post({ type: 'EndInput', command: this.id })),
+      end: () => {
+        this.#stdinOpen = false;
+        return this.#queueStdin(async () => this.#connection.post({ type: 'EndInput', command: this.id }));
+      },
       signal: async (signal) => {
         validateSignal(signal);
         await this.#connection.request({ type: 'Signal', command: this.id, signal }, 'Ok');
@@ -143,7 +155,8 @@ export class RemoteCommand {
    * settled, the rest dropped, when it exits while the data waits for credit it will never get.
    */
   async #write(data: Uint8Array): Promise<void> {
-    const closed = () => this.handle.exit !== undefined || this.#detached;
+    // Exited, or no longer followed (lost, aborted, detached): no credit will come.
+    const closed = () => this.handle.settled || this.#detached;
     if (closed()) throw new ConchError(ErrorCodes.STDIN_CLOSED, `stdin of ${this.id} is closed`);
     for (let at = 0; at < data.length; ) {
       while (this.#stdinCredit <= 0) {

@@ -1,4 +1,5 @@
 import { ConchError, ErrorCodes, MAX_DURATION_MS, isSignalName } from '@conch/protocol';
+import { AbortedError } from './errors.js';
 import type { ExecOptions } from './options.js';
 import type { CommandLine } from './shell-session.js';
 
@@ -10,6 +11,12 @@ const positiveInt = (v: unknown) => typeof v === 'number' && Number.isSafeIntege
 
 /** Checks an SDK call's arguments where they enter, so nothing half-valid reaches a backend. */
 export function validateCommand(command: CommandLine, options: ExecOptions): void {
+  if (options === null || typeof options !== 'object') invalid('options must be an object');
+  if (options.signal !== undefined) {
+    if (!(options.signal instanceof AbortSignal)) invalid('signal must be an AbortSignal');
+    // Before anything starts: an aborted call must not run its command at all.
+    if (options.signal.aborted) throw new AbortedError(options.signal.reason);
+  }
   if (typeof command === 'string') {
     if (command.trim() === '') invalid('command must not be empty');
     // A C string ends at a NUL: the shell would run less than was asked.
@@ -27,6 +34,7 @@ export function validateCommand(command: CommandLine, options: ExecOptions): voi
     invalid('pty needs positive integer cols and rows');
   }
   if (options.cwd !== undefined && (typeof options.cwd !== 'string' || options.cwd.includes('\0'))) invalid('cwd must be a string without NUL bytes');
+  if (options.env !== undefined && (options.env === null || typeof options.env !== 'object' || Array.isArray(options.env))) invalid('env must be an object of strings');
   for (const [k, v] of Object.entries(options.env ?? {})) {
     if (typeof v !== 'string' || k === '' || k.includes('=') || k.includes('\0') || v.includes('\0')) invalid(`invalid env entry ${JSON.stringify(k)}`);
   }

@@ -78,6 +78,8 @@ export class VsockShellSession extends SessionBase {
   #closedByUser = false;
   /** Set on sessions made by fork(): they ride on the parent's connection. */
   #parent: VsockShellSession | undefined;
+  /** This session's listener on its connection's 'close'. */
+  #onClose: ((why: string) => void) | undefined;
 
   /** @param endpoint `unix:PATH` or `hybrid-vsock:PATH:PORT`; undefined or '' means not configured. */
   constructor(endpoint: string | undefined, options: VsockSessionOptions = {}) {
@@ -224,6 +226,10 @@ export class VsockShellSession extends SessionBase {
       await withDeadline(connection.request({ type: 'KillSession', session: this.#session }, 'Ok'), CLOSE_KILL_SESSION_TIMEOUT_MS).catch(() => {});
     }
     if (!this.#parent) connection?.close();
+    // A fork shares the connection and lives on in its 'close' listeners until they go.
+    if (connection && this.#onClose) connection.off('close', this.#onClose);
+    // Commands still unsettled (a reconnect in flight had not resumed them) are not followed any more.
+    for (const remote of this.#commands.values()) remote.lose('the session was closed');
     this.#status = CLOSED_BY_USER(this.endpoint);
   }
 
@@ -314,6 +320,8 @@ export class VsockShellSession extends SessionBase {
   }
 
   #adopt(connection: ClientConnection): void {
+    // The connection before a reconnect keeps no listener of ours.
+    if (this.#connection && this.#onClose) this.#connection.off('close', this.#onClose);
     this.#connection = connection;
     this.#instanceId = connection.welcome.instanceId;
     const w = connection.welcome;
@@ -321,7 +329,8 @@ export class VsockShellSession extends SessionBase {
       state: 'ready', endpoint: this.endpoint,
       daemon: { protocolVersion: w.version, daemonVersion: w.daemonVersion, bootId: w.bootId, instanceId: w.instanceId, capabilities: w.capabilities },
     };
-    connection.on('close', (why) => this.#onDisconnect(connection, why));
+    this.#onClose = (why: string) => this.#onDisconnect(connection, why);
+    connection.on('close', this.#onClose);
   }
 
   /**
