@@ -89,6 +89,17 @@ describe('conch CLI', () => {
     expect(await gone()).toBe(true);
   });
 
+  it('exits 125 with a message, not a stack trace, when the daemon dies under a command', async () => {
+    const own = await startDaemon();
+    const child = spawn(process.execPath, [CONCH, '--connect', own.endpoint, 'exec', '--', 'sh', '-c', 'echo hi; sleep 30'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    await new Promise((resolve) => child.stdout!.once('data', resolve));
+    await own.stop('SIGKILL');
+    const status = await new Promise((resolve) => child.on('close', resolve));
+    expect({ status, stderr }).toEqual({ status: 125, stderr: expect.stringMatching(/^conch: command \S+ lost: the connection to the daemon closed\n$/) });
+  });
+
   it('ends with 141, not a stack trace, when any other output of its finds its reader gone', async () => {
     const child = spawn(process.execPath, [CONCH, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
     // Closed before conch (still starting) writes its usage.
