@@ -91,7 +91,7 @@ describe('conch CLI', () => {
 
   it('exits 125 with a message, not a stack trace, when the daemon dies under a command', async () => {
     const own = await startDaemon();
-    const child = spawn(process.execPath, [CONCH, '--connect', own.endpoint, 'exec', '--', 'sh', '-c', 'echo hi; sleep 30'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CONCH, '--connect', own.endpoint, 'exec', '--', 'sh', '-c', 'echo hi; sleep 5'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     await new Promise((resolve) => child.stdout!.once('data', resolve));
