@@ -184,6 +184,27 @@ describe('flow control, detach/reattach and limits', () => {
     await second.stop();
   }, 60_000);
 
+  it('gives an attached handle the command\'s pid, its terminal and stdin credit; a failed attach leaves the old handle be', async () => {
+    const daemon = await startDaemon();
+    const first = new VsockShellSession(daemon.endpoint, { onDisconnect: { policy: 'keep', keepMs: 30_000 } });
+    const h = await first.spawn('read line; echo "got $line"; stty size', { pty: { cols: 80, rows: 24 } });
+    // An offset past the end fails, and the handle following the command is still good.
+    await expect(first.attach(h.id, { stdoutOffset: 1 << 30 })).rejects.toMatchObject({ code: ErrorCodes.INVALID_STATE });
+    expect(h.settled).toBe(false);
+    const other = new VsockShellSession(daemon.endpoint);
+    const { handle } = await other.attach(h.id);
+    expect({ pid: handle.pid, pty: handle.pty }).toEqual({ pid: h.pid, pty: true });
+    await handle.resize(100, 30);
+    await handle.write('hello\n');
+    const out: string[] = [];
+    for await (const { line } of handle.lines()) out.push(line);
+    expect(out.filter((l) => l.startsWith('got') || /^\d+ \d+$/.test(l))).toEqual(['got hello', '30 100']);
+    expect((await handle.wait()).exitCode).toBe(0);
+    await other.close();
+    await first.close();
+    await daemon.stop();
+  });
+
   it('settles what it followed when closed while it was still trying to reconnect', async () => {
     const daemon = await startDaemon();
     const s = new VsockShellSession(daemon.endpoint, { onDisconnect: { policy: 'keep', keepMs: 30_000 }, reconnectTimeoutMs: 30_000 });

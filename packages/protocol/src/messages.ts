@@ -259,6 +259,11 @@ export interface Attached {
   /** Bytes between the requested offset and the oldest byte still in the ring (0 when nothing was lost). */
   readonly stdoutDropped: number;
   readonly stderrDropped: number;
+  /** The command's pid (0 before it started); absent from daemons before it was added. */
+  readonly pid?: number;
+  readonly pty?: boolean;
+  /** Stdin bytes this client may send now (0 once stdin is closed), as CommandStarted's. */
+  readonly stdinWindow?: number;
 }
 
 export interface CommandInfo {

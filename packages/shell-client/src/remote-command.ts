@@ -50,10 +50,15 @@ export class RemoteCommand {
   }
 
   /** Moves the command onto a new connection (after a reconnect and a successful Attach). */
-  rebind(connection: ClientConnection): void {
+  rebind(connection: ClientConnection, stdinWindow?: number): void {
     this.#connection = connection;
     // The new subscription starts with a fresh window; credit owed on the old one is void.
     this.#unsent = { 1: 0, 2: 0 };
+    // Stdin credit too, when the daemon says what it is (input in flight at the cut may be lost).
+    if (stdinWindow !== undefined) {
+      this.#stdinCredit = stdinWindow;
+      this.#wakeWriter();
+    }
     connection.route(this.id, this.#route());
   }
 

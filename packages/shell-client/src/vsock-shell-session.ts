@@ -162,7 +162,6 @@ export class VsockShellSession extends SessionBase {
   async attach(commandId: string, options: AttachOptions = {}): Promise<AttachResult> {
     const connection = await this.#ready();
     const offsets = { 1: options.stdoutOffset ?? 0, 2: options.stderrOffset ?? 0 };
-    this.#commands.get(commandId)?.lose('superseded by a new attach');
     let remote: RemoteCommand | undefined;
     const attached = await connection.request(
       {
@@ -171,9 +170,14 @@ export class VsockShellSession extends SessionBase {
       },
       'Attached',
       (reply) => {
+        // Only now: an attach that fails (a bad offset) leaves a handle already following it be.
+        this.#commands.get(commandId)?.lose('superseded by a new attach');
         const start = { 1: offsets[1] + reply.stdoutDropped, 2: offsets[2] + reply.stderrDropped };
         remote = this.#track(
-          new RemoteCommand(connection, { id: commandId, pid: 0, pty: false, stdinWindow: 0, window: this.#window(connection), offsets: start }),
+          new RemoteCommand(connection, {
+            id: commandId, pid: reply.pid ?? 0, pty: reply.pty ?? false, stdinWindow: reply.stdinWindow ?? 0,
+            window: this.#window(connection), offsets: start,
+          }),
         );
       },
     );
@@ -407,7 +411,7 @@ export class VsockShellSession extends SessionBase {
           ...definedOnly({ window: this.#options.windowBytes }),
         },
         'Attached',
-        () => remote.rebind(connection),
+        (attached) => remote.rebind(connection, attached.stdinWindow),
       );
       if (reply.stdoutDropped > 0 || reply.stderrDropped > 0) {
         remote.lose(`${reply.stdoutDropped + reply.stderrDropped} bytes of output fell out of the daemon's ring while disconnected`);

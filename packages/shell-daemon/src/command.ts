@@ -248,6 +248,11 @@ export class Command {
     return this.#stdinOpen ? this.#maxQueuedStdin : 0;
   }
 
+  /** Stdin credit for a client that attaches now: what the queue has room for. */
+  get stdinRoom(): number {
+    return this.#stdinOpen ? Math.max(0, this.#maxQueuedStdin - this.#stdinQueued) : 0;
+  }
+
   // After exit there is no Execution, but processes the leader left in its group may still be
   // there to signal, as they were before the leader exited; once the group is gone its id is
   // free for the kernel to give to a new process, so nothing is signalled any more.

@@ -225,7 +225,10 @@ export class Daemon {
     const dropped = this.#subscribe(
       connection, command, { 1: request.stdoutOffset, 2: request.stderrOffset }, request.window ?? this.limits.defaultWindowBytes,
     );
-    connection.send({ type: 'Attached', id: request.id, command: command.id, session: command.session, stdoutDropped: dropped[1], stderrDropped: dropped[2] });
+    connection.send({
+      type: 'Attached', id: request.id, command: command.id, session: command.session, stdoutDropped: dropped[1], stderrDropped: dropped[2],
+      pid: command.pid, pty: command.pty, stdinWindow: command.stdinRoom,
+    });
     command.pump();
   }
 
