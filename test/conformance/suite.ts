@@ -154,6 +154,25 @@ export function defineConformanceSuite(name: string, setup: () => Promise<Confor
       expect((await h.wait()).signal).toBe('SIGKILL');
     });
 
+    it('refuses malformed options and terminal sizes with INVALID_ARGUMENT, before anything runs', async () => {
+      const s = await open();
+      const bad: Record<string, unknown>[] = [
+        { input: 123 }, { uid: 2 ** 32 - 1 }, { gid: -1 }, { env: 'A=1' }, { pty: { cols: 0, rows: 24 } }, { pty: { cols: 80, rows: 70_000 } },
+        { signal: 'stop' }, { maxOutputBytes: 1.5 },
+      ];
+      for (const options of bad) {
+        await expect(s.exec(['true'], options as never), JSON.stringify(options)).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
+      }
+      await expect(s.exec(['true'], null as never)).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
+      const h = await s.spawn('sleep 5', { pty: { cols: 80, rows: 24 } });
+      for (const [cols, rows] of [[0, 24], [80, -1], [1.5, 24], [65_536, 24]]) {
+        await expect(h.resize(cols!, rows!)).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
+      }
+      await h.resize(65_535, 1);
+      await h.kill('SIGKILL');
+      await h.wait();
+    });
+
     it('refuses NUL bytes in a shell string, an argv or a cwd with INVALID_ARGUMENT, before anything runs', async () => {
       const s = await open();
       for (const [command, options] of [['echo a\0b', {}], [['echo', 'a\0b'], {}], ['pwd', { cwd: '/tmp\0x' }]] as const) {

@@ -4,6 +4,7 @@ import type { CommandControl } from './command-control.js';
 import { AbortedError, WaitTimeoutError } from './errors.js';
 import type { CommandExit } from './exec-result.js';
 import { splitLines } from './split-lines.js';
+import { validateSize } from './validate-options.js';
 
 export interface OutputChunk {
   readonly fd: OutputFd;
@@ -265,6 +266,11 @@ export class CommandHandle implements AsyncIterable<OutputChunk> {
 
   resize(cols: number, rows: number): Promise<void> {
     if (!this.#pty) return Promise.reject(new ConchError(ErrorCodes.INVALID_STATE, `${this.id} has no terminal to resize`));
+    try {
+      validateSize(cols, rows);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.#control.resize(cols, rows);
   }
 

@@ -26,13 +26,14 @@ export function validateCommand(command: CommandLine, options: ExecOptions): voi
   } else if (command.some((a) => a.includes('\0'))) {
     invalid('argv must not contain NUL bytes');
   }
-  for (const key of ['maxOutputBytes', 'uid', 'gid'] as const) {
-    if (options[key] !== undefined && !positiveInt(options[key])) invalid(`${key} must be a non-negative integer`);
+  if (options.maxOutputBytes !== undefined && !positiveInt(options.maxOutputBytes)) invalid('maxOutputBytes must be a non-negative integer');
+  // uid_t is 32 bits, and (uid_t)-1 means "no change" to setuid: not an id anyone can be.
+  for (const key of ['uid', 'gid'] as const) {
+    if (options[key] !== undefined && !(positiveInt(options[key]) && options[key] < 0xffffffff)) invalid(`${key} must be an integer from 0 to 4294967294`);
   }
+  if (options.input !== undefined && typeof options.input !== 'string' && !(options.input instanceof Uint8Array)) invalid('input must be a string or a Uint8Array');
   for (const key of ['timeoutMs', 'killGraceMs', 'waitTimeoutMs'] as const) validateDuration(key, options[key]);
-  if (options.pty && !(positiveInt(options.pty.cols) && positiveInt(options.pty.rows) && options.pty.cols > 0 && options.pty.rows > 0)) {
-    invalid('pty needs positive integer cols and rows');
-  }
+  if (options.pty) validateSize(options.pty.cols, options.pty.rows);
   if (options.cwd !== undefined && (typeof options.cwd !== 'string' || options.cwd.includes('\0'))) invalid('cwd must be a string without NUL bytes');
   if (options.env !== undefined && (options.env === null || typeof options.env !== 'object' || Array.isArray(options.env))) invalid('env must be an object of strings');
   for (const [k, v] of Object.entries(options.env ?? {})) {
@@ -41,6 +42,12 @@ export function validateCommand(command: CommandLine, options: ExecOptions): voi
   if (options.encoding !== undefined && options.encoding !== 'utf8' && options.encoding !== 'buffer') {
     invalid(`encoding must be 'utf8' or 'buffer'`);
   }
+}
+
+/** A terminal size: whole cells from 1 to 65535 (the kernel's winsize fields are 16 bits). */
+export function validateSize(cols: number, rows: number): void {
+  const cell = (n: number) => Number.isInteger(n) && n >= 1 && n <= 0xffff;
+  if (!cell(cols) || !cell(rows)) invalid(`a terminal size is whole cells from 1 to 65535, got ${String(cols)}x${String(rows)}`);
 }
 
 export function validateSignal(signal: string): void {
