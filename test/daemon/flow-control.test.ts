@@ -1,6 +1,7 @@
+import { createServer, type Server } from 'node:net';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -204,6 +205,30 @@ describe('flow control, detach/reattach and limits', () => {
     await first.close();
     await daemon.stop();
   });
+
+  it('gives up reconnecting at reconnectTimeoutMs, neither before nor long after, also against a daemon that never answers', async () => {
+    for (const peer of ['gone', 'silent'] as const) {
+      const daemon = await startDaemon();
+      const s = new VsockShellSession(daemon.endpoint, { onDisconnect: { policy: 'keep', keepMs: 30_000 }, reconnectTimeoutMs: 2000 });
+      const h = await s.spawn(['sleep', '30']);
+      await daemon.stop('SIGKILL');
+      process.kill(-h.pid, 'SIGKILL');
+      const t0 = Date.now();
+      // Accepts, and never says a word: each attempt would wait out the whole connect timeout (10 s).
+      let silent: Server | undefined;
+      if (peer === 'silent') {
+        // Where the killed daemon's socket file still lies.
+        rmSync(daemon.socket, { force: true });
+        silent = createServer(() => {});
+        await new Promise<void>((resolve, reject) => silent!.once('error', reject).listen(daemon.socket, resolve));
+      }
+      await expect(h.wait()).rejects.toMatchObject({ code: ErrorCodes.COMMAND_LOST });
+      const took = Date.now() - t0;
+      expect({ peer, early: took < 1800, late: took > 4000 }).toEqual({ peer, early: false, late: false });
+      silent?.close();
+      await s.close();
+    }
+  }, 60_000);
 
   it('settles what it followed when closed while it was still trying to reconnect', async () => {
     const daemon = await startDaemon();

@@ -372,11 +372,14 @@ export class VsockShellSession extends SessionBase {
   async #reconnect(why: string): Promise<SessionStatus> {
     const log = this.#options.log;
     const deadline = Date.now() + (this.#options.reconnectTimeoutMs ?? this.#options.onDisconnect?.keepMs ?? DEFAULT_RECONNECT_TIMEOUT_MS);
+    const remaining = () => deadline - Date.now();
     let delay = RECONNECT_FIRST_DELAY_MS;
     for (let attempt = 1; ; attempt++) {
       if (this.#closedByUser) return this.#status;
       try {
-        const connection = await this.#open();
+        // No attempt may outlast the bound: a daemon that accepts and never answers would
+        // otherwise hold each one for the whole connect timeout.
+        const connection = await this.#open(Math.max(1, Math.min(this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, remaining())));
         if (this.#abandon(connection)) return this.#status;
         const previous = this.#instanceId;
         if (connection.welcome.instanceId !== previous) {
@@ -391,12 +394,13 @@ export class VsockShellSession extends SessionBase {
         return this.#status;
       } catch (err) {
         log?.({ event: 'reconnect failed', attempt, error: (err as Error).message });
-        if (Date.now() + delay > deadline) {
+        if (remaining() <= 0) {
           this.#status = { state: 'unavailable', endpoint: this.endpoint, reason: 'closed', message: `${why}; reconnecting failed: ${(err as Error).message}` };
           for (const remote of this.#commands.values()) remote.lose(why);
           return this.#status;
         }
-        await new Promise((r) => setTimeout(r, delay));
+        // The last wait ends at the bound, for one more attempt there, rather than give up early.
+        await new Promise((r) => setTimeout(r, Math.min(delay, remaining())));
         delay = Math.min(delay * 2, RECONNECT_MAX_DELAY_MS);
       }
     }
