@@ -25,8 +25,15 @@ export interface ShellSession {
   exec(command: CommandLine, options?: ExecOptions): Promise<ExecResult<string | Uint8Array>>;
   /** Starts a command and returns a handle to stream, feed, signal and wait on it. */
   spawn(command: CommandLine, options?: SpawnOptions): Promise<CommandHandle>;
-  /** Sends `signal` (default SIGTERM, then SIGKILL after the grace) to every command in the session. */
+  /**
+   * Sends `signal` (default SIGTERM, then SIGKILL after the grace) to every command in the
+   * session. The session stays, with its cwd and environment, and takes new commands.
+   */
   killAll(signal?: string, graceMs?: number): Promise<void>;
-  /** Ends the session: its commands are killed and the connection closes. */
+  /**
+   * Ends the session: its commands are killed and the connection closes. Handles of commands
+   * still running settle at once: on the daemon backend with COMMAND_LOST (the connection is
+   * gone before their exits arrive), locally with the exit of the kill.
+   */
   close(): Promise<void>;
 }
