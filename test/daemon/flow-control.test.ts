@@ -230,6 +230,31 @@ describe('flow control, detach/reattach and limits', () => {
     }
   }, 60_000);
 
+  it('keeps following a command through a second attach from the same session, and settles it on close', async () => {
+    const daemon = await startDaemon();
+    const s = new VsockShellSession(daemon.endpoint, { onDisconnect: { policy: 'keep', keepMs: 30_000 } });
+    const h = await s.spawn(['sleep', '30']);
+    const { handle } = await s.attach(h.id);
+    await expect(h.wait()).rejects.toMatchObject({ code: ErrorCodes.COMMAND_LOST, message: expect.stringContaining('superseded') });
+    // The new handle is the one the session follows now: close() settles it.
+    await s.close();
+    await expect(handle.wait()).rejects.toMatchObject({ code: ErrorCodes.COMMAND_LOST });
+    await daemon.stop();
+  });
+
+  it('credits the chunk in hand when the consumer breaks out, so a small window cannot stall wait()', async () => {
+    const daemon = await startDaemon();
+    const s = new VsockShellSession(daemon.endpoint, { windowBytes: 65_536 });
+    const h = await s.spawn('head -c 5000000 /dev/zero; exit 5');
+    for await (const chunk of h) {
+      expect(chunk.data.length).toBeGreaterThan(49_152);
+      break;
+    }
+    expect((await h.wait()).exitCode).toBe(5);
+    await s.close();
+    await daemon.stop();
+  });
+
   it('settles what it followed when closed while it was still trying to reconnect', async () => {
     const daemon = await startDaemon();
     const s = new VsockShellSession(daemon.endpoint, { onDisconnect: { policy: 'keep', keepMs: 30_000 }, reconnectTimeoutMs: 30_000 });

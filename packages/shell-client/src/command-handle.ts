@@ -180,11 +180,15 @@ export class CommandHandle implements AsyncIterable<OutputChunk> {
     this.#choose('iterator');
     this.#iterating = true;
     let done = false;
+    /** The chunk the consumer holds: credited when it comes back, or when it stops. */
+    let inHand: QueuedChunk | undefined;
     try {
       for (;;) {
         const chunk = this.#queue.shift();
         if (chunk) {
+          inHand = chunk;
           yield { fd: chunk.fd, data: chunk.data };
+          inHand = undefined;
           // Credit once the consumer comes back for more, not as we hand the chunk over: credit
           // lets the daemon forget bytes, and a consumer killed mid-chunk must be able to attach
           // again from what it really kept.
@@ -203,7 +207,10 @@ export class CommandHandle implements AsyncIterable<OutputChunk> {
       this.#iterating = false;
       // The consumer stopped early (break, return, a throw in its loop body): nobody will read
       // the rest, so it is dropped, credited as it comes, and wait() cannot stall on a full window.
-      if (!done && !this.settled) this.#discardRest();
+      if (!done && !this.settled) {
+        if (inHand && !inHand.credited) this.#control.consumed(inHand.fd, inHand.data.length);
+        this.#discardRest();
+      }
     }
   }
 

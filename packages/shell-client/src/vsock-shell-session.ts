@@ -53,6 +53,8 @@ export const DEFAULT_RECONNECT_TIMEOUT_MS = 30_000;
 /** First reconnect delay, doubled per attempt up to RECONNECT_MAX_DELAY_MS. */
 const RECONNECT_FIRST_DELAY_MS = 50;
 const RECONNECT_MAX_DELAY_MS = 2_000;
+/** The least an attempt gets, even the last one at the bound: enough for a connect and a handshake. */
+const MIN_RECONNECT_ATTEMPT_MS = 250;
 /** Pause before connect() tries again after losing a connection right after its handshake. */
 const CONNECT_RETRY_DELAY_MS = 50;
 /** How long close() waits for the daemon to confirm KillSession before it lets go of the connection anyway. */
@@ -175,7 +177,7 @@ export class VsockShellSession extends SessionBase {
         const start = { 1: offsets[1] + reply.stdoutDropped, 2: offsets[2] + reply.stderrDropped };
         remote = this.#track(
           new RemoteCommand(connection, {
-            id: commandId, pid: reply.pid ?? 0, pty: reply.pty ?? false, stdinWindow: reply.stdinWindow ?? 0,
+            id: commandId, pid: reply.pid ?? 0, pty: reply.pty ?? false, stdinWindow: reply.stdinWindow ?? 0, ...definedOnly({ stdinOpen: reply.stdin }),
             window: this.#window(connection), offsets: start,
           }),
         );
@@ -239,10 +241,12 @@ export class VsockShellSession extends SessionBase {
 
   #track(remote: RemoteCommand): RemoteCommand {
     this.#commands.set(remote.id, remote);
-    void remote.handle.wait().then(
-      () => this.#commands.delete(remote.id),
-      () => this.#commands.delete(remote.id),
-    );
+    // Its own entry only: a re-attach puts a new RemoteCommand under the same id while the
+    // one it supersedes is still settling.
+    const forget = () => {
+      if (this.#commands.get(remote.id) === remote) this.#commands.delete(remote.id);
+    };
+    void remote.handle.wait().then(forget, forget);
     return remote;
   }
 
@@ -379,14 +383,21 @@ export class VsockShellSession extends SessionBase {
       try {
         // No attempt may outlast the bound: a daemon that accepts and never answers would
         // otherwise hold each one for the whole connect timeout.
-        const connection = await this.#open(Math.max(1, Math.min(this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, remaining())));
+        const budget = Math.max(MIN_RECONNECT_ATTEMPT_MS, Math.min(this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, remaining()));
+        const connection = await this.#open(budget);
         if (this.#abandon(connection)) return this.#status;
         const previous = this.#instanceId;
         if (connection.welcome.instanceId !== previous) {
           // A new daemon instance knows nothing of our commands: report them lost, never exited.
           const lost = `the daemon restarted (instance ${previous} → ${connection.welcome.instanceId})`;
           for (const remote of this.#commands.values()) remote.lose(lost);
-          this.#session = await this.#spawnSession(connection);
+          try {
+            this.#session = await this.#spawnSession(connection);
+          } catch (err) {
+            // Not adopted: nothing else would ever close it.
+            connection.close();
+            throw err;
+          }
         }
         this.#adopt(connection);
         for (const remote of [...this.#commands.values()]) await this.#resume(connection, remote);
