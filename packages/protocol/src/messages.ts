@@ -262,8 +262,10 @@ export interface Attached {
   /** The command's pid (0 before it started); absent from daemons before it was added. */
   readonly pid?: number;
   readonly pty?: boolean;
-  /** Stdin bytes this client may send now (0 once stdin is closed), as CommandStarted's. */
+  /** Stdin bytes this client may send now, as CommandStarted's; 0 also while the queue is full. */
   readonly stdinWindow?: number;
+  /** Whether the command's stdin is still open. */
+  readonly stdin?: boolean;
 }
 
 export interface CommandInfo {

@@ -30,14 +30,18 @@ export class RemoteCommand {
 
   constructor(
     connection: ClientConnection,
-    init: { id: string; pid: number; pty: boolean; stdinWindow: number; window: number; offsets?: Record<OutputFd, number>; killGraceMs?: number },
+    init: {
+      id: string; pid: number; pty: boolean; stdinWindow: number; window: number; offsets?: Record<OutputFd, number>; killGraceMs?: number;
+      /** Whether stdin is open, when the daemon says so; otherwise some credit means it is. */
+      stdinOpen?: boolean;
+    },
   ) {
     this.id = init.id;
     this.#connection = connection;
     this.#window = init.window;
     this.#killGraceMs = init.killGraceMs;
     this.#stdinCredit = init.stdinWindow;
-    this.#stdinOpen = init.stdinWindow > 0;
+    this.#stdinOpen = init.stdinOpen ?? init.stdinWindow > 0;
     this.expected = { ...(init.offsets ?? { 1: 0, 2: 0 }) };
     this.handle = new CommandHandle(init.id, init.pid, this.#control(), init.pty, this.expected);
     connection.route(this.id, this.#route());

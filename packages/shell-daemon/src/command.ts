@@ -248,6 +248,10 @@ export class Command {
     return this.#stdinOpen ? this.#maxQueuedStdin : 0;
   }
 
+  get stdinOpen(): boolean {
+    return this.#stdinOpen;
+  }
+
   /** Stdin credit for a client that attaches now: what the queue has room for. */
   get stdinRoom(): number {
     return this.#stdinOpen ? Math.max(0, this.#maxQueuedStdin - this.#stdinQueued) : 0;
