@@ -1,6 +1,6 @@
-import { chownSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { ConchError, ErrorCodes, type PtyOptions } from '@conch/protocol';
 import { defaultShell } from './default-shell.js';
 import { resolveExecutable } from './resolve-executable.js';
@@ -46,7 +46,8 @@ let envPath: string | undefined;
 function envExecutable(): string {
   if (envPath === undefined) {
     try {
-      envPath = resolveExecutable('env', { PATH: process.env.PATH ?? '/usr/bin:/bin' }, '/');
+      // Absolute: a relative PATH entry of the daemon's would be relative to each command's cwd.
+      envPath = resolve('/', resolveExecutable('env', { PATH: process.env.PATH ?? '/usr/bin:/bin' }, '/'));
     } catch {
       envPath = 'env';
     }
@@ -54,8 +55,34 @@ function envExecutable(): string {
   return envPath;
 }
 
-/** Stands in, empty and read-only, for a session cwd that was removed (see CommandSession.start). */
-const REMOVED_CWD = 'removed-cwd';
+/** An empty directory, for one command, in place of a session cwd that was removed. */
+interface RemovedCwdStandIn {
+  readonly cwd: string;
+  /** Where the command ended, in terms of the removed directory `removed` it stood in for. */
+  translate(after: string, removed: string): string;
+  remove(): void;
+}
+
+/**
+ * `<tmp>/conch-removed-cwd-XXXX/cwd`, mode 0555 inside 0755, so that a command run as any user
+ * can enter it and none but root can write there; what root writes goes with it.
+ */
+function removedCwdStandIn(): RemovedCwdStandIn {
+  let base: string;
+  try {
+    base = mkdtempSync(join(tmpdir(), 'conch-removed-cwd-'));
+    chmodSync(base, 0o755);
+    mkdirSync(join(base, 'cwd'), { mode: 0o555 });
+  } catch (err) {
+    throw stateDirError(err as NodeJS.ErrnoException);
+  }
+  const cwd = join(base, 'cwd');
+  return {
+    cwd,
+    translate: (after, removed) => (after === cwd ? removed : after === base ? dirname(removed) : after),
+    remove: () => rmSync(base, { recursive: true, force: true }),
+  };
+}
 
 /**
  * A session's state (cwd, environment, shell, user) and the one way to run commands in it.
@@ -105,40 +132,37 @@ export class CommandSession {
       ...(request.gid ?? this.gid) !== undefined ? { gid: request.gid ?? this.gid } : {},
     };
     let spawned: SpawnedProcess;
-    let startedIn = cwd;
+    let standIn: RemovedCwdStandIn | undefined;
     try {
       spawned = await spawn(spec);
     } catch (err) {
       // The session's own cwd was removed under it (rm -rf, git worktree remove, a build's
       // clean). In a shell, commands would go on running in the deleted directory, relative
       // paths failing and `cd /` working; a spawn cannot enter a directory that is gone. So the
-      // command runs in an empty stand-in for it, where relative paths find nothing, and the
-      // session stays where it was until a command changes directory. Checked only once a
+      // command runs in an empty stand-in for it, made for it alone and removed after it, and
+      // the session stays where it was until a command changes directory. Checked only once a
       // spawn has failed: no stat on the exec path.
       if (request.cwd !== undefined || isDirectory(cwd)) throw err;
-      startedIn = this.#removedCwdStandIn();
-      spawned = await spawn({ ...spec, cwd: startedIn });
+      standIn = removedCwdStandIn();
+      try {
+        spawned = await spawn({ ...spec, cwd: standIn.cwd });
+      } catch (again) {
+        standIn.remove();
+        throw again;
+      }
     }
     const execution = new Execution(spawned, sink, request);
-    if (stateFile !== undefined) {
-      void execution.done.then(() => {
-        const after = takeShellState(stateFile);
-        if (!after) return;
-        const merged = mergeShellState(this.#state, { cwd: startedIn, env }, after);
-        this.#state = { cwd: merged.cwd, env: { ...merged.env, PWD: merged.cwd } };
-      });
-    }
+    void execution.done.then(() => {
+      standIn?.remove();
+      if (stateFile === undefined) return;
+      const after = takeShellState(stateFile);
+      if (!after) return;
+      // `cd ..` from the stand-in means the removed directory's parent, as it would in a shell.
+      const moved = standIn === undefined ? after : { ...after, cwd: standIn.translate(after.cwd, cwd) };
+      const merged = mergeShellState(this.#state, { cwd, env }, moved);
+      this.#state = { cwd: merged.cwd, env: { ...merged.env, PWD: merged.cwd } };
+    });
     return execution;
-  }
-
-  #removedCwdStandIn(): string {
-    const dir = join(this.#stateDirectory(), REMOVED_CWD);
-    try {
-      mkdirSync(dir, { mode: 0o555 });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw stateDirError(err as NodeJS.ErrnoException);
-    }
-    return dir;
   }
 
   /** Removes the session's private state directory. */

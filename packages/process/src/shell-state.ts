@@ -44,12 +44,12 @@ export function shellArgv(shell: string, command: string, stateFile: string, env
   const script = [
     // A value inherited through the environment (`set -a` in an earlier command) must not count.
     '__conch_saved=; __conch_state=$1; __conch_env=$2; __conch_cmd=$3; shift 3; ' +
-      `__conch_save() { __conch_saved=1; { printf "%s\\0" "$PWD"; "$__conch_env" -0 && printf "${ENV_COMPLETE}\\0"; } > "$__conch_state" 2>/dev/null || :; }; ` +
-      `trap '{ __conch_rc=$?; set +x; } 2>/dev/null; [ -n "$__conch_saved" ] || __conch_save; exit $__conch_rc' EXIT; ` +
+      `__conch_save() { __conch_saved=1; { printf "%s\\0" "\${PWD:-$(pwd)}"; "$__conch_env" -0 && printf "${ENV_COMPLETE}\\0"; } > "$__conch_state" 2>/dev/null || :; }; ` +
+      `trap '{ __conch_rc=$?; set +x; } 2>/dev/null; [ -n "$__conch_saved" ] || __conch_save; exit "$__conch_rc"' EXIT; ` +
       'eval "$__conch_cmd"',
     '{ __conch_rc=$?; set +x; } 2>/dev/null',
     '__conch_save',
-    'exit $__conch_rc',
+    'exit "$__conch_rc"',
   ].join('\n');
   return [shell, '-c', script, 'conch', stateFile, envPath, command];
 }

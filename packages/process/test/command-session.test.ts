@@ -1,6 +1,6 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CommandSession, type CommandRequest, type OutputSink } from '../src/index.js';
 
@@ -69,6 +69,12 @@ describe('CommandSession', () => {
       expect(await run(session, { command: 'ls; cat here' })).toMatchObject({ exitCode: 1, stdout: '', stderr: expect.stringContaining('here') });
       expect(await run(session, { argv: ['/bin/echo', 'absolute'] })).toMatchObject({ exitCode: 0, stdout: 'absolute\n' });
       expect(session.state.cwd).toBe(gone);
+      // What a command writes where its cwd was is gone with the command (even as root).
+      await run(session, { command: 'echo x > left-behind 2>/dev/null' });
+      expect(await run(session, { command: 'cat left-behind' })).toMatchObject({ exitCode: 1 });
+      // `cd ..` means the removed directory's parent, as in a shell.
+      await run(session, { command: 'cd ..' });
+      expect(session.state.cwd).toBe(dirname(gone));
       await run(session, { command: 'cd /tmp' });
       expect(await run(session, { command: 'pwd' })).toMatchObject({ exitCode: 0, stdout: '/tmp\n' });
       // A cwd asked for explicitly that is missing is still the command's error.
@@ -95,6 +101,15 @@ describe('CommandSession', () => {
     expect(Object.keys(session.state.env).filter((name) => name.startsWith('__conch'))).toEqual([]);
     await run(session, { command: 'cd /tmp; export CONCH_AFTER=1; exit 0' });
     expect(session.state).toMatchObject({ cwd: '/tmp', env: { CONCH_AFTER: '1' } });
+    session.close();
+  });
+
+  it.each(['/bin/bash', '/bin/dash'].filter((shell) => existsSync(shell)))('keeps the exit status and the cd of a command that unsets PWD under set -u, or sets IFS to digits (%s)', async (shell) => {
+    const session = new CommandSession({ cwd: '/', shell });
+    expect((await run(session, { command: 'set -u; cd /tmp; unset PWD; exit 3' })).exitCode).toBe(3);
+    expect(session.state.cwd).toBe('/tmp');
+    expect((await run(session, { command: 'IFS=0123456789; cd /; exit 10' })).exitCode).toBe(10);
+    expect(session.state.cwd).toBe('/');
     session.close();
   });
 
