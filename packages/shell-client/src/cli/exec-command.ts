@@ -59,14 +59,15 @@ export async function execCommand(args: string[], global: GlobalOptions): Promis
     // Our stdout/stderr may be slow pipes: Readables give the command exactly that backpressure.
     handle.stdout.pipe(process.stdout, { end: false });
     handle.stderr.pipe(process.stderr, { end: false });
+    const closed = outputClosed(handle);
     const status = await Promise.race([
       (async () => {
         const exit = await handle.wait();
         await Promise.all([finished(handle.stdout), finished(handle.stderr)]);
         return exitStatusOf(exit);
       })(),
-      outputClosed(handle),
-    ]);
+      closed.status,
+    ]).finally(closed.stopWatching);
     for (const off of forward) off();
     // The command is gone; a stdin still open (a terminal, say) must not keep conch alive.
     if (stdinDone) process.stdin.destroy();
@@ -77,13 +78,14 @@ export async function execCommand(args: string[], global: GlobalOptions): Promis
 }
 
 /**
- * Resolves once our stdout or stderr can take no more (the reader went away: `conch exec -- seq
+ * `status` resolves once our stdout or stderr can take no more (the reader went away: `conch exec -- seq
  * 1 1e6 | head -1`), with the status of a process killed by SIGPIPE. The remote command gets
  * SIGPIPE too, as the writer of a closed pipe would: it has no reader any more either.
  */
-function outputClosed(handle: CommandHandle): Promise<number> {
-  return new Promise((resolve) => {
-    const onError = () => {
+function outputClosed(handle: CommandHandle): { status: Promise<number>; stopWatching: () => void } {
+  let onError: (() => void) | undefined;
+  const status = new Promise<number>((resolve) => {
+    onError = () => {
       handle.stdout.unpipe();
       handle.stderr.unpipe();
       // Nothing reads them now: closing the session ends them with an error nobody must see.
@@ -95,4 +97,10 @@ function outputClosed(handle: CommandHandle): Promise<number> {
     process.stdout.once('error', onError);
     process.stderr.once('error', onError);
   });
+  // Once the command is done, a broken pipe is cli.ts's to handle (it exits 141 while alone).
+  const stopWatching = () => {
+    process.stdout.off('error', onError!);
+    process.stderr.off('error', onError!);
+  };
+  return { status, stopWatching };
 }
