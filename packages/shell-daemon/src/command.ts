@@ -243,18 +243,16 @@ export class Command {
     this.#execution?.process.endInput();
   }
 
-  /** Stdin credit granted when the command starts. */
+  /**
+   * Stdin credit for a client that starts following the command now: what the queue has room
+   * for (all of it when the command starts, since nothing can be queued before then).
+   */
   get stdinWindow(): number {
-    return this.#stdinOpen ? this.#maxQueuedStdin : 0;
+    return this.#stdinOpen ? Math.max(0, this.#maxQueuedStdin - this.#stdinQueued) : 0;
   }
 
   get stdinOpen(): boolean {
     return this.#stdinOpen;
-  }
-
-  /** Stdin credit for a client that attaches now: what the queue has room for. */
-  get stdinRoom(): number {
-    return this.#stdinOpen ? Math.max(0, this.#maxQueuedStdin - this.#stdinQueued) : 0;
   }
 
   // After exit there is no Execution, but processes the leader left in its group may still be
