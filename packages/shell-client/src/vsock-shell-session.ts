@@ -209,13 +209,10 @@ export class VsockShellSession extends SessionBase {
     validateDuration('graceMs', graceMs);
     const connection = await this.#ready();
     // The session, with its cd and export, outlives its commands, as the local backend's does.
-    if (connection.welcome.capabilities.includes(Capabilities.KILL_KEEPS_SESSION)) {
-      await connection.request({ type: 'KillSession', session: this.#session!, signal, ...definedOnly({ graceMs }), keepSession: true }, 'Ok');
-      return;
-    }
+    const keep = connection.welcome.capabilities.includes(Capabilities.KILL_KEEPS_SESSION);
+    await connection.request({ type: 'KillSession', session: this.#session!, signal, ...definedOnly({ graceMs }), ...(keep ? { keepSession: true } : {}) }, 'Ok');
     // A daemon from before keepSession ends the session: the next command gets a fresh one.
-    await connection.request({ type: 'KillSession', session: this.#session!, signal, ...definedOnly({ graceMs }) }, 'Ok');
-    this.#session = await this.#spawnSession(connection);
+    if (!keep) this.#session = await this.#spawnSession(connection);
   }
 
   /**
