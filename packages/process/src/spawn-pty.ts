@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { execAsArgv, execAsHelper } from '@conch/posix-spawn';
-import { ConchError, ErrorCodes, normalizeSignal } from '@conch/protocol';
+import { ConchError, ErrorCodes, isTerminalCells, normalizeSignal } from '@conch/protocol';
 import { checkCwd } from './check-cwd.js';
 import { loadPtyBinding } from './node-pty-binding.js';
 import { PtyMaster } from './pty-master.js';
@@ -97,7 +97,7 @@ export async function spawnPty(spec: ProcessSpec): Promise<PtyProcess> {
     // Through stdin.end(), so the EOF character follows any input still queued.
     endInput: () => stdin?.end(),
     resize: (cols, rows) => {
-      if (!validSize(cols) || !validSize(rows)) throw new RangeError(`invalid terminal size ${cols}x${rows}`);
+      if (!isTerminalCells(cols) || !isTerminalCells(rows)) throw new RangeError(`invalid terminal size ${cols}x${rows}`);
       master.resize(cols, rows, (fd, c, r) => binding.resize(fd, c, r));
     },
     abandonOutput: () => {
@@ -105,10 +105,6 @@ export async function spawnPty(spec: ProcessSpec): Promise<PtyProcess> {
       master.close();
     },
   };
-}
-
-function validSize(n: number): boolean {
-  return Number.isInteger(n) && n > 0 && n <= 0xffff;
 }
 
 /**

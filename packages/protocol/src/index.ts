@@ -12,6 +12,7 @@ export type {
   SessionList, SessionSpawned, Signal, SpawnSession, StreamOutput, Welcome,
 } from './messages.js';
 export { MAX_DURATION_MS } from './schema.js';
+export { isTerminalCells, MAX_TERMINAL_CELLS } from './terminal-size.js';
 export { isSignalName, normalizeSignal, signalNumber, SIGNALS, type SignalName } from './signals.js';
 export { CLIENT_MESSAGE_TYPES, DAEMON_MESSAGE_TYPES, validateClientMessage, validateDaemonMessage } from './validate.js';
 export { varintLength, writeVarint } from './varint.js';

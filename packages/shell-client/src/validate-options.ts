@@ -1,4 +1,4 @@
-import { ConchError, ErrorCodes, MAX_DURATION_MS, isSignalName } from '@conch/protocol';
+import { ConchError, ErrorCodes, MAX_DURATION_MS, MAX_TERMINAL_CELLS, isSignalName, isTerminalCells } from '@conch/protocol';
 import { AbortedError } from './errors.js';
 import type { ExecOptions } from './options.js';
 import type { CommandLine } from './shell-session.js';
@@ -44,10 +44,9 @@ export function validateCommand(command: CommandLine, options: ExecOptions): voi
   }
 }
 
-/** A terminal size: whole cells from 1 to 65535 (the kernel's winsize fields are 16 bits). */
+/** A terminal size: whole cells from 1 to 65535 (isTerminalCells). */
 export function validateSize(cols: number, rows: number): void {
-  const cell = (n: number) => Number.isInteger(n) && n >= 1 && n <= 0xffff;
-  if (!cell(cols) || !cell(rows)) invalid(`a terminal size is whole cells from 1 to 65535, got ${String(cols)}x${String(rows)}`);
+  if (!isTerminalCells(cols) || !isTerminalCells(rows)) invalid(`a terminal size is whole cells from 1 to ${MAX_TERMINAL_CELLS}, got ${String(cols)}x${String(rows)}`);
 }
 
 export function validateSignal(signal: string): void {
