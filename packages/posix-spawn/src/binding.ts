@@ -4,8 +4,11 @@ import { localRequire } from './local-require.js';
 
 /** The addon's functions (src/posix-spawn.c). Errors it throws carry `code`, `errno` and `syscall`. */
 export interface PosixSpawnBinding {
-  /** With statusPipe the child gets fd 3 to report a failed exec of its own on (conch-exec-as --status-fd 3). */
-  spawn(path: string, argv: readonly string[], envp: readonly string[], cwd: string, stdinPipe: boolean, statusPipe: boolean): {
+  /**
+   * With statusPipe the child gets fd 3 to report a failed exec of its own on (conch-exec-as
+   * --status-fd 3). With cgroupProcs (a cgroup's cgroup.procs) the child joins that cgroup before it execs.
+   */
+  spawn(path: string, argv: readonly string[], envp: readonly string[], cwd: string, stdinPipe: boolean, statusPipe: boolean, cgroupProcs: string | null): {
     pid: number;
     stdin: number;
     stdout: number;

@@ -1,5 +1,5 @@
 /*
- * conch-exec-as [--status-fd N] [--user UID:GID] PATH ARGV0 [ARG...]
+ * conch-exec-as [--status-fd N] [--cgroup PROCS] [--user UID:GID] PATH ARGV0 [ARG...]
  *
  * Executes PATH with argv ARGV0 ARG... and the environment it was given,
  * after two things a spawner may not do itself:
@@ -11,6 +11,10 @@
  * - With --user, it becomes UID:GID with no supplementary groups. node-pty
  *   calls setgid and setuid but never setgroups, which would leave root's
  *   groups (gid 0) to the workload; posix_spawn cannot switch users at all.
+ *
+ * With --cgroup, it first joins the cgroup whose cgroup.procs is PROCS, so
+ * that everything PATH ever starts is in it, whatever leaves its process
+ * group (setsid, a double fork): the daemon kills commands by their cgroup.
  *
  * With --status-fd, a failure (of the switch or of the exec) is written to fd
  * N as an int errno before exiting, and a successful exec closes N, so the
@@ -70,7 +74,7 @@ static void cloexec_above_stdio(void) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: conch-exec-as [--status-fd N] [--user UID:GID] PATH ARGV0 [ARG...]\n");
+  fprintf(stderr, "usage: conch-exec-as [--status-fd N] [--cgroup PROCS] [--user UID:GID] PATH ARGV0 [ARG...]\n");
   exit(126);
 }
 
@@ -78,11 +82,14 @@ int main(int argc, char** argv) {
   int i = 1;
   int switch_user = 0;
   unsigned long uid = 0, gid = 0;
+  const char* cgroup = NULL;
   while (i < argc && strncmp(argv[i], "--", 2) == 0) {
     const char* rest;
     unsigned long n;
     if (strcmp(argv[i], "--status-fd") == 0 && i + 1 < argc && parse_id(argv[i + 1], '\0', &rest, &n) == 0 && n <= 0x7fffffff) {
       status_fd = (int)n;
+    } else if (strcmp(argv[i], "--cgroup") == 0 && i + 1 < argc) {
+      cgroup = argv[i + 1];
     } else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc && parse_id(argv[i + 1], ':', &rest, &uid) == 0 &&
                parse_id(rest, '\0', &rest, &gid) == 0) {
       switch_user = 1;
@@ -94,6 +101,12 @@ int main(int argc, char** argv) {
   if (argc - i < 2) usage();
   const char* path = argv[i];
 
+  /* Before the user switch: joining takes write access to cgroup.procs, which root has. */
+  if (cgroup) {
+    int fd = open(cgroup, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, "0", 1) != 1) fail(errno, "cannot join cgroup", cgroup);
+    close(fd);
+  }
   cloexec_above_stdio();
   /* Groups first, then gid, then uid: after setuid the others could no longer change. */
   if (switch_user && (setgroups(0, NULL) < 0 || setgid((gid_t)gid) < 0 || setuid((uid_t)uid) < 0)) {

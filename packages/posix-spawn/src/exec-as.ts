@@ -26,6 +26,8 @@ export interface ExecAsOptions {
   readonly user?: { readonly uid: number; readonly gid: number };
   /** Report a failed switch or exec on this fd, as an int errno (see posixSpawn's `user`). */
   readonly statusFd?: number;
+  /** Join this cgroup (its cgroup.procs) first, before anything else can run. */
+  readonly cgroupProcs?: string;
 }
 
 /** argv that runs `path` (as `argv0`, with `args`) through conch-exec-as `helper`. */
@@ -33,6 +35,7 @@ export function execAsArgv(helper: string, options: ExecAsOptions, path: string,
   return [
     helper,
     ...(options.statusFd !== undefined ? ['--status-fd', String(options.statusFd)] : []),
+    ...(options.cgroupProcs !== undefined ? ['--cgroup', options.cgroupProcs] : []),
     ...(options.user ? ['--user', `${options.user.uid}:${options.user.gid}`] : []),
     path, argv0, ...args,
   ];

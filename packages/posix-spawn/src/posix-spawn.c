@@ -5,10 +5,11 @@
  * larger the daemon's heap, the slower every exec (DESIGN §6: 2.0 ms for
  * Node's spawn against 0.7 ms for posix_spawn, 33 ms with a 1 GiB heap).
  * glibc's posix_spawn uses clone(CLONE_VM|CLONE_VFORK), whose cost does not
- * grow with the parent. This addon does the spawn (pipes, /dev/null stdin, a
- * new session, a working directory, default signal dispositions, no leaked
- * fds) and reports the exit through a pidfd watched by the event loop, since
- * libuv reaps only the children it spawned itself.
+ * grow with the parent. This addon spawns the same way, itself (pipes,
+ * /dev/null stdin, a new session, a working directory, default signal
+ * dispositions, no leaked fds, and a cgroup to join before the exec, which
+ * posix_spawn cannot do), and reports the exit through a pidfd watched by the
+ * event loop, since libuv reaps only the children it spawned itself.
  *
  * Errors are JS Error objects carrying `code` (the errno name), `errno` and
  * `syscall`, the shape of Node's own spawn errors.
@@ -19,12 +20,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,18 +36,15 @@
 #define SYS_pidfd_open 434
 #endif
 
-#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 34)
-#define HAVE_CLOSEFROM_NP 1
-#endif
-#if !defined(__GLIBC__) || !__GLIBC_PREREQ(2, 29)
-#error "posix-spawn needs glibc 2.29 or later (posix_spawn_file_actions_addchdir_np, POSIX_SPAWN_SETSID)"
+#ifndef SYS_close_range
+#define SYS_close_range 436
 #endif
 
 /* ---- errors ----------------------------------------------------------- */
 
 static napi_value errno_error(napi_env env, int err, const char* syscall) {
   const char* code = uv_err_name(-err);
-#if __GLIBC_PREREQ(2, 32)
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 32)
   /* libuv names only the errnos it maps (no ENOEXEC, ECHILD, …): "Unknown system error -8" is no code. */
   const char* name = strncmp(code, "Unknown", 7) == 0 ? strerrorname_np(err) : NULL;
   if (name) code = name;
@@ -136,42 +136,153 @@ static void close_pair(int fds[2]) {
 
 /* ---- spawn ---------------------------------------------------------------- */
 
+#define STATUS_FD 3
+
 /*
- * spawn(path, argv, envp, cwd, stdinPipe, statusPipe) -> { pid, stdin, stdout, stderr }
+ * What the child needs, prepared by the parent: with CLONE_VM the child runs on this memory,
+ * and it may call nothing that allocates or locks (another thread of the daemon may hold
+ * malloc's lock), only system calls.
+ */
+typedef struct child_plan {
+  const char* path;
+  char** argv;
+  char** envp;
+  const char* cwd;
+  int in;     /* becomes fd 0; -1 for /dev/null */
+  int out;    /* fd 1 */
+  int err;    /* fd 2 */
+  int status; /* fd 3, or -1 */
+  int cgroup; /* an open cgroup.procs to join, or -1 */
+  volatile int error; /* the errno of the step that failed; 0 once the exec succeeded */
+} child_plan;
+
+/* fd onto `target`, not close-on-exec there (dup2 of an fd onto itself would leave the flag). */
+static int move_fd(int fd, int target) {
+  if (fd == target) return fcntl(fd, F_SETFD, 0);
+  return dup2(fd, target) < 0 ? -1 : 0;
+}
+
+/* Every fd from `low` on closes now. Kernels before 5.9 lack close_range: mark them close-on-exec one by one. */
+static void close_from(int low) {
+  if (syscall(SYS_close_range, (unsigned)low, ~0U, 0) == 0) return;
+  long max = sysconf(_SC_OPEN_MAX);
+  if (max < 0 || max > 1 << 20) max = 1 << 20;
+  for (int fd = low; fd < max; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+static int child_main(void* arg) {
+  child_plan* c = arg;
+  /* Every signal came blocked from the parent, so no handler of the daemon's could run here on
+   * the memory we share; handlers go back to their defaults before anything is unblocked.
+   * (glibc refuses SIGKILL, SIGSTOP and its own two with EINVAL: nothing to reset there.) */
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (int s = 1; s < NSIG; s++) sigaction(s, &dfl, NULL);
+  /* Into the command's cgroup before the program runs, so that nothing it forks, setsid or
+   * double fork included, is ever outside it: "0" is the writer itself. */
+  if (c->cgroup >= 0 && write(c->cgroup, "0", 1) != 1) goto fail;
+  if (setsid() < 0) goto fail;
+  int in = c->in >= 0 ? c->in : open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (in < 0 || move_fd(in, 0) < 0 || move_fd(c->out, 1) < 0 || move_fd(c->err, 2) < 0 ||
+      (c->status >= 0 && move_fd(c->status, STATUS_FD) < 0)) {
+    goto fail;
+  }
+  if (chdir(c->cwd) < 0) goto fail;
+  /* Belt and braces: an fd some library opened without O_CLOEXEC must not reach the workload. */
+  close_from(c->status >= 0 ? STATUS_FD + 1 : 3);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  execve(c->path, c->argv, c->envp);
+fail:
+  c->error = errno ? errno : EINVAL;
+  _exit(127);
+}
+
+/* Moves an fd of ours to 4 or above, so that no dup2 in the child onto 0..3 can overwrite it. */
+static int above_stdio(int* fd) {
+  if (*fd < 0 || *fd > STATUS_FD) return 0;
+  int moved = fcntl(*fd, F_DUPFD_CLOEXEC, STATUS_FD + 1);
+  if (moved < 0) return -1;
+  close(*fd);
+  *fd = moved;
+  return 0;
+}
+
+/*
+ * Starts `c` as glibc's posix_spawn does, with clone(CLONE_VM|CLONE_VFORK): the parent is
+ * suspended until the child has exec'd or failed, and nothing of its memory is copied. Done
+ * here rather than by posix_spawn so that the child can join a cgroup between the clone and the
+ * exec (glibc 2.36 has no way to ask; clone3's CLONE_INTO_CGROUP has no glibc wrapper).
+ * The pid, or -1 with errno set: the clone's, or the failed step's in the child (the exec's
+ * ENOENT, EACCES or ENOEXEC, a bad cwd's ENOENT), whose child is then reaped.
+ */
+static pid_t spawn_child(child_plan* c) {
+  const size_t stack_size = 64 * 1024;
+  void* stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) return -1;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  c->error = 0;
+  pid_t pid = clone(child_main, (char*)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, c);
+  int clone_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  munmap(stack, stack_size);
+  if (pid < 0) {
+    errno = clone_errno;
+    return -1;
+  }
+  if (c->error) {
+    int ignored;
+    while (waitpid(pid, &ignored, 0) < 0 && errno == EINTR) {}
+    errno = c->error;
+    return -1;
+  }
+  return pid;
+}
+
+/*
+ * spawn(path, argv, envp, cwd, stdinPipe, statusPipe, cgroupProcs) -> { pid, stdin, stdout, stderr }
  *
  * `path` is already resolved (no PATH search here: the caller searches the
  * child's PATH, as execvp in the child would). The child leads a new session
  * and process group, has every signal at its default disposition and none
  * blocked (Node ignores SIGPIPE; a child must not inherit that), and keeps no
  * fd of ours beyond 0, 1 and 2. stdin is /dev/null unless a pipe is asked for.
- * The returned fds are the parent's non-blocking, close-on-exec pipe ends
- * (stdin is -1 without a pipe).
+ * The returned fds are the parent's close-on-exec pipe ends (stdin is -1
+ * without a pipe).
  *
  * With statusPipe, the child also gets fd 3: the write end of a pipe on which
  * a program that execs again (conch-exec-as --status-fd 3) reports why it
  * could not, as an int errno. spawn() waits for that pipe to close or to
  * carry an errno, and in the second case reaps the child and throws the
  * errno error, as for a failed exec of our own.
+ *
+ * With cgroupProcs (a path, or null), the child joins that cgroup before it
+ * execs.
  */
-#define STATUS_FD 3
 static napi_value js_spawn(napi_env env, napi_callback_info info) {
-  napi_value args[6];
-  size_t argc = 6;
-  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc < 6)
-    return throw_type(env, "spawn(path, argv, envp, cwd, stdinPipe, statusPipe)");
+  napi_value args[7];
+  size_t argc = 7;
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc < 7)
+    return throw_type(env, "spawn(path, argv, envp, cwd, stdinPipe, statusPipe, cgroupProcs)");
   bool stdin_pipe, status_pipe;
   if (napi_get_value_bool(env, args[4], &stdin_pipe) != napi_ok) return throw_type(env, "stdinPipe must be a boolean");
   if (napi_get_value_bool(env, args[5], &status_pipe) != napi_ok) return throw_type(env, "statusPipe must be a boolean");
+  napi_valuetype cgroup_type;
+  if (napi_typeof(env, args[6], &cgroup_type) != napi_ok || (cgroup_type != napi_null && cgroup_type != napi_string))
+    return throw_type(env, "cgroupProcs must be a string or null");
 
   napi_value result = NULL;
   char* path = NULL;
   char* cwd = NULL;
+  char* cgroup_procs = NULL;
   char** argv = NULL;
   char** envp = NULL;
   int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 }, st[2] = { -1, -1 };
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
-  int have_actions = 0, have_attr = 0;
+  int cgroup = -1;
 
   if (!(path = get_string(env, args[0], "path must be a string"))) goto done;
   if (!(argv = get_strings(env, args[1], "argv must be an array of strings"))) goto done;
@@ -181,53 +292,33 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   }
   if (!(envp = get_strings(env, args[2], "envp must be an array of strings"))) goto done;
   if (!(cwd = get_string(env, args[3], "cwd must be a string"))) goto done;
+  if (cgroup_type == napi_string) {
+    if (!(cgroup_procs = get_string(env, args[6], "cgroupProcs must be a string or null"))) goto done;
+    if ((cgroup = open(cgroup_procs, O_WRONLY | O_CLOEXEC)) < 0) {
+      throw_errno(env, errno, "open cgroup.procs");
+      goto done;
+    }
+  }
 
   if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || (stdin_pipe && pipe2(in, O_CLOEXEC) < 0) ||
       (status_pipe && pipe2(st, O_CLOEXEC) < 0)) {
     throw_errno(env, errno, "pipe2");
     goto done;
   }
-
-  int rc = posix_spawn_file_actions_init(&actions);
-  if (rc == 0) {
-    have_actions = 1;
-    /* Each dup2 onto 0..2 clears close-on-exec on the copy; the originals close at exec. */
-    rc = stdin_pipe ? posix_spawn_file_actions_adddup2(&actions, in[0], 0)
-                    : posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  }
-  if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, err[1], 2);
-  if (rc == 0 && status_pipe) rc = posix_spawn_file_actions_adddup2(&actions, st[1], STATUS_FD);
-  if (rc == 0) rc = posix_spawn_file_actions_addchdir_np(&actions, cwd);
-#ifdef HAVE_CLOSEFROM_NP
-  /* Belt and braces: an fd some library opened without O_CLOEXEC must not reach the workload. */
-  if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, status_pipe ? STATUS_FD + 1 : 3);
-#endif
-  if (rc != 0) {
-    throw_errno(env, rc, "posix_spawn_file_actions");
+  /* A daemon started with 0..2 closed gets pipes there; the child's dup2s must not clobber them. */
+  if (above_stdio(&in[0]) < 0 || above_stdio(&out[1]) < 0 || above_stdio(&err[1]) < 0 || above_stdio(&st[1]) < 0) {
+    throw_errno(env, errno, "fcntl");
     goto done;
   }
 
-  rc = posix_spawnattr_init(&attr);
-  if (rc == 0) {
-    have_attr = 1;
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &none);
-    if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr, &all);
-  }
-  if (rc != 0) {
-    throw_errno(env, rc, "posix_spawnattr");
-    goto done;
-  }
-
-  pid_t pid;
-  rc = posix_spawn(&pid, path, &actions, &attr, argv, envp);
-  if (rc != 0) {
-    /* glibc reports the exec's own errno (ENOENT, EACCES, ENOEXEC, a bad cwd's ENOENT). */
-    throw_errno(env, rc, "posix_spawn");
+  child_plan plan = {
+    .path = path, .argv = argv, .envp = envp, .cwd = cwd,
+    .in = stdin_pipe ? in[0] : -1, .out = out[1], .err = err[1], .status = status_pipe ? st[1] : -1, .cgroup = cgroup,
+  };
+  pid_t pid = spawn_child(&plan);
+  if (pid < 0) {
+    /* The name Node's own spawn errors would not have, kept from when glibc's posix_spawn did this. */
+    throw_errno(env, errno, "posix_spawn");
     goto done;
   }
 
@@ -271,14 +362,14 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   in[1] = out[0] = err[0] = -1; /* handed over */
 
 done:
-  if (have_actions) posix_spawn_file_actions_destroy(&actions);
-  if (have_attr) posix_spawnattr_destroy(&attr);
   close_pair(in);
   close_pair(out);
   close_pair(err);
   close_pair(st);
+  if (cgroup >= 0) close(cgroup);
   free(path);
   free(cwd);
+  free(cgroup_procs);
   free_strings(argv);
   free_strings(envp);
   return result;

@@ -20,6 +20,11 @@ export interface PosixSpawnOptions {
    * `file`; a failure of either still throws here, with its errno (EPERM, EACCES, …).
    */
   readonly user?: { readonly uid: number; readonly gid: number };
+  /**
+   * A cgroup's `cgroup.procs`: the child joins that cgroup before it execs, so that every
+   * process it ever starts is in it too, however it detaches (setsid, double fork).
+   */
+  readonly cgroupProcs?: string;
 }
 
 export interface PosixSpawnExit {
@@ -50,21 +55,22 @@ const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) =
  */
 export function posixSpawn(options: PosixSpawnOptions): PosixChild {
   const envp = Object.entries(options.env).map(([k, v]) => `${k}=${v}`);
+  const cgroup = options.cgroupProcs ?? null;
   let fds;
   if (options.user) {
     const helper = execAsHelper();
     if (helper instanceof Error) throw helper;
     const [argv0 = options.file, ...args] = options.argv;
     const argv = execAsArgv(helper, { user: options.user, statusFd: 3 }, options.file, argv0, args);
-    fds = binding().spawn(helper, argv, envp, options.cwd, options.stdin, true);
+    fds = binding().spawn(helper, argv, envp, options.cwd, options.stdin, true, cgroup);
   } else {
     try {
-      fds = binding().spawn(options.file, options.argv, envp, options.cwd, options.stdin, false);
+      fds = binding().spawn(options.file, options.argv, envp, options.cwd, options.stdin, false, cgroup);
     } catch (err) {
       // Not a binary the kernel runs, and no #! line: a shell script, as execvp (POSIX) and so
       // Node's spawn take it; glibc's posix_spawn does not (conch-exec-as does, for the rest).
       if ((err as NodeJS.ErrnoException).code !== 'ENOEXEC') throw err;
-      fds = binding().spawn('/bin/sh', ['/bin/sh', options.file, ...options.argv.slice(1)], envp, options.cwd, options.stdin, false);
+      fds = binding().spawn('/bin/sh', ['/bin/sh', options.file, ...options.argv.slice(1)], envp, options.cwd, options.stdin, false, cgroup);
     }
   }
   const exited = new Promise<PosixSpawnExit>((resolve) => {

@@ -75,7 +75,7 @@ describe('posixSpawn', () => {
       const script = join(dir, 'no-shebang');
       writeFileSync(script, 'echo "$0 [$1] [$2]"\n', { mode: 0o755 });
       // libuv has no name for ENOEXEC: without our fallback the code read "Unknown system error -8".
-      expect(() => binding().spawn(script, ['no-shebang'], [], '/', false, false)).toThrow(expect.objectContaining({ code: 'ENOEXEC', errno: -8 }));
+      expect(() => binding().spawn(script, ['no-shebang'], [], '/', false, false, null)).toThrow(expect.objectContaining({ code: 'ENOEXEC', errno: -8 }));
       const users = process.getuid?.() === 0 ? [undefined, { uid: 65534, gid: 65534 }] : [undefined];
       for (const user of users) {
         const child = posixSpawn(opts(script, ['no-shebang', 'a b', 'c'], user ? { user } : {}));
@@ -180,7 +180,7 @@ describe('posixSpawn', () => {
     });
 
     it('keeps an addon reader safe to call after it closed itself at EOF', async () => {
-      const fds = binding().spawn('/bin/true', ['true'], [], '/', false, false);
+      const fds = binding().spawn('/bin/true', ['true'], [], '/', false, false, null);
       closeSync(fds.stderr);
       const exited = new Promise<void>((resolve) => binding().watchExit(fds.pid, () => resolve()));
       let done!: () => void;
