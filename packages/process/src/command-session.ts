@@ -2,9 +2,11 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync } from '
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { ConchError, ErrorCodes, type PtyOptions } from '@conch/protocol';
+import { commandCgroups, type CommandCgroup } from './cgroup.js';
 import { defaultShell } from './default-shell.js';
 import { resolveExecutable } from './resolve-executable.js';
 import { Execution, type ExecutionOptions, type OutputSink } from './execution.js';
+import { ProcessTree } from './process-tree.js';
 import { mergeShellState, shellArgv, takeShellState, type ShellState } from './shell-state.js';
 import { spawnPipes } from './spawn-pipes.js';
 import { spawnPty } from './spawn-pty.js';
@@ -125,11 +127,13 @@ export class CommandSession {
     if (request.command !== undefined) argv = stateFile === undefined ? [this.shell, '-c', request.command] : shellArgv(this.shell, request.command, stateFile, envExecutable());
     else if (request.argv !== undefined && request.argv.length > 0) argv = request.argv;
     else throw new ConchError(ErrorCodes.INVALID_ARGUMENT, 'a command needs either a shell string or a non-empty argv');
+    const cgroup = takeCgroup();
     const spec: ProcessSpec = {
       argv, cwd, env, stdin: request.stdin ?? Boolean(request.pty),
       ...(request.pty ? { pty: request.pty } : {}),
       ...(request.uid ?? this.uid) !== undefined ? { uid: request.uid ?? this.uid } : {},
       ...(request.gid ?? this.gid) !== undefined ? { gid: request.gid ?? this.gid } : {},
+      ...(cgroup ? { cgroup } : {}),
     };
     let spawned: SpawnedProcess;
     let standIn: RemovedCwdStandIn | undefined;
@@ -142,16 +146,20 @@ export class CommandSession {
       // command runs in an empty stand-in for it, made for it alone and removed after it, and
       // the session stays where it was until a command changes directory. Checked only once a
       // spawn has failed: no stat on the exec path.
-      if (request.cwd !== undefined || isDirectory(cwd)) throw err;
+      if (request.cwd !== undefined || isDirectory(cwd)) {
+        cgroup?.remove();
+        throw err;
+      }
       standIn = removedCwdStandIn();
       try {
         spawned = await spawn({ ...spec, cwd: standIn.cwd });
       } catch (again) {
         standIn.remove();
+        cgroup?.remove();
         throw again;
       }
     }
-    const execution = new Execution(spawned, sink, request);
+    const execution = new Execution(spawned, sink, request, new ProcessTree(spawned.pid, cgroup));
     void execution.done.then(() => {
       standIn?.remove();
       if (stateFile === undefined) return;
@@ -202,6 +210,21 @@ function stateDirError(err: NodeJS.ErrnoException): ConchError {
 
 function spawn(spec: ProcessSpec): Promise<SpawnedProcess> {
   return spec.pty ? spawnPty(spec) : spawnPipes(spec);
+}
+
+/**
+ * A cgroup of its own for the next command, where this machine gives us cgroups. When one
+ * cannot be made now (out of fds, the directory removed under us), the command runs with its
+ * process group alone, as it would without cgroups, rather than not at all.
+ */
+function takeCgroup(): CommandCgroup | undefined {
+  const cgroups = commandCgroups();
+  if (cgroups instanceof Error) return undefined;
+  try {
+    return cgroups.take();
+  } catch {
+    return undefined;
+  }
 }
 
 function isDirectory(path: string): boolean {

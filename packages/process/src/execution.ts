@@ -1,7 +1,6 @@
 import type { OutputFd, SignalName } from '@conch/protocol';
-import { groupAlive, signalGroup } from './process-group.js';
+import { DEFAULT_KILL_GRACE_MS, ProcessTree } from './process-tree.js';
 import type { ProcessExit, SpawnedProcess } from './spawned-process.js';
-import { DEFAULT_KILL_GRACE_MS, terminateGroup } from './terminate.js';
 
 export interface ExecutionOptions {
   /** Command lifetime; SIGTERM to the group when it passes, then SIGKILL after `killGraceMs`. */
@@ -44,6 +43,8 @@ const DRAIN_LIMIT_BYTES = 1 << 20;
  */
 export class Execution {
   readonly process: SpawnedProcess;
+  /** What signals and kills reach: the process's group, and its cgroup where it has one. */
+  readonly tree: ProcessTree;
   readonly done: Promise<ExecutionResult>;
   readonly #options: ExecutionOptions;
   readonly #started = performance.now();
@@ -57,8 +58,9 @@ export class Execution {
   /** Bytes read past backpressure since the group died; undefined until then. */
   #drained: number | undefined;
 
-  constructor(process: SpawnedProcess, sink: OutputSink, options: ExecutionOptions = {}) {
+  constructor(process: SpawnedProcess, sink: OutputSink, options: ExecutionOptions = {}, tree = new ProcessTree(process.pid)) {
     this.process = process;
+    this.tree = tree;
     this.#options = options;
     const streams = [process.stdout, process.stderr].filter((s) => s !== null);
     const ended = streams.map(
@@ -80,6 +82,7 @@ export class Execution {
     const exited = process.exited.then((exit) => {
       this.#exit = exit;
       clearTimeout(this.#timeout);
+      tree.leaderExited();
       // Node's ChildProcess resumes its stdio streams on the tick after 'exit' (flushStdio, so
       // that unread output cannot keep the process object alive), which would bypass our
       // backpressure: a paused stream would then read whatever a background writer produces,
@@ -117,14 +120,14 @@ export class Execution {
     this.#stream(fd)?.resume();
   }
 
-  /** One signal to the whole group, no escalation. */
+  /** One signal to every process of the command, no escalation. */
   signal(signal: SignalName): void {
-    signalGroup(this.pid, signal);
+    this.tree.signal(signal);
   }
 
-  /** `signal` to the group, then SIGKILL after the grace period. */
+  /** `signal` to every process of the command, then SIGKILL after the grace period. */
   kill(signal: SignalName = 'SIGTERM', graceMs = this.#options.killGraceMs ?? DEFAULT_KILL_GRACE_MS): void {
-    terminateGroup(this.pid, signal, graceMs);
+    this.tree.terminate(signal, graceMs);
   }
 
   #stream(fd: OutputFd) {
@@ -158,8 +161,9 @@ export class Execution {
    * exited. Wait `lingerMs` for them to close; then stop waiting, but only while nothing is
    * paused, because a paused stream still holds output the consumer has not taken yet.
    * A stream paused for a consumer that may never come back (a killed session, a client gone
-   * for good) would hold its command forever, though. Once no process is left in the group,
-   * nothing can add to the pipe: read what it holds to its end, whatever the backpressure
+   * for good) would hold its command forever, though. Once no process of the command is left
+   * (its cgroup is empty, where it has one: a process that left the group may hold the pipe
+   * too), nothing can add to the pipe: read what it holds to its end, whatever the backpressure
    * (at most DRAIN_LIMIT_BYTES, so memory stays bounded), and the command can finish.
    */
   #lingerUntilClosed(allEnded: Promise<unknown>): void {
@@ -179,7 +183,7 @@ export class Execution {
         this.process.abandonOutput();
         return;
       }
-      if (!groupAlive(this.pid)) {
+      if (!this.tree.alive()) {
         this.#drained ??= 0;
         for (const fd of [...this.#paused]) this.resume(fd);
       }

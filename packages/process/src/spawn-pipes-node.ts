@@ -26,6 +26,7 @@ export function spawnPipesNode(spec: ProcessSpec): Promise<SpawnedProcess> {
       // After spawn, 'error' only reports failed kill()s, which we never call on the child object.
       child.removeAllListeners('error');
       child.on('error', () => {});
+      spec.cgroup?.adopt(child.pid!);
       const exited = new Promise<ProcessExit>((done) => {
         child.once('exit', (code, signal) => {
           done(signal ? { exitCode: null, signal: normalizeSignal(signal) ?? 'SIGKILL' } : { exitCode: code ?? 0, signal: null });

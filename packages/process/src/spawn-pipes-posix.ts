@@ -26,6 +26,7 @@ export function spawnPipesPosix(spec: ProcessSpec): Promise<SpawnedProcess> {
     child = posixSpawn({
       file: file.includes('/') ? file : resolveExecutable(file, spec.env, spec.cwd), argv: spec.argv, env: spec.env, cwd: spec.cwd, stdin: spec.stdin,
       ...(user ? { user } : {}),
+      ...(spec.cgroup ? { cgroupProcs: spec.cgroup.procs } : {}),
     });
   } catch (err) {
     return Promise.reject(cwdError(spec.cwd) ?? spawnError(err as NodeJS.ErrnoException, file, spec.cwd));

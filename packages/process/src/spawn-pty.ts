@@ -53,7 +53,8 @@ export async function spawnPty(spec: ProcessSpec): Promise<PtyProcess> {
     throw new ConchError(ErrorCodes.SPAWN_FAILED, `cannot run a PTY command as ${user.uid}:${user.gid} without conch-exec-as: ${helper.message}`, { file, cwd: spec.cwd });
   }
   if (!(helper instanceof Error)) {
-    const [helperFile, ...helperArgs] = execAsArgv(helper, user ? { user } : {}, path, file, args);
+    const options = { ...(user ? { user } : {}), ...(spec.cgroup ? { cgroupProcs: spec.cgroup.procs } : {}) };
+    const [helperFile, ...helperArgs] = execAsArgv(helper, options, path, file, args);
     exec = { file: helperFile!, args: helperArgs };
   }
   const size = spec.pty ?? DEFAULT_SIZE;
@@ -73,6 +74,8 @@ export async function spawnPty(spec: ProcessSpec): Promise<PtyProcess> {
     throw new ConchError(ErrorCodes.SPAWN_FAILED, `cannot start ${JSON.stringify(file)} on a terminal: ${(err as Error).message}`, { file, cwd: spec.cwd }, { cause: err });
   }
 
+  // Without conch-exec-as the child cannot join before it runs: as near as a move can be.
+  if (helper instanceof Error) spec.cgroup?.adopt(forked.pid);
   // Before anything can read the master: see terminal-hold.ts for the SIGHUP this prevents.
   const releaseTerminal = holdTerminal(forked.pty);
   void exited.then(releaseTerminal);

@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import type { PtyOptions, SignalName } from '@conch/protocol';
+import type { CommandCgroup } from './cgroup.js';
 
 /** What to run. `argv[0]` is resolved through PATH by the OS, never by a shell. */
 export interface ProcessSpec {
@@ -11,6 +12,8 @@ export interface ProcessSpec {
   readonly pty?: PtyOptions;
   readonly uid?: number;
   readonly gid?: number;
+  /** The cgroup the process joins before it runs (see ProcessTree). */
+  readonly cgroup?: CommandCgroup;
 }
 
 export interface ProcessExit {

@@ -1,5 +1,5 @@
 import { ConchError, ErrorCodes, type CommandInfo, type OutputFd, type SignalName } from '@conch/protocol';
-import { groupAlive, signalExistingGroup, terminateGroup, type Execution, type ExecutionResult } from '@conch/process';
+import type { Execution, ExecutionResult, ProcessTree } from '@conch/process';
 import { listedArgv } from './list-reply.js';
 import { OutputRing } from './output-ring.js';
 import { perFd } from './per-fd.js';
@@ -14,9 +14,6 @@ interface Subscription {
   readonly window: number;
   exitSent: boolean;
 }
-
-/** How often an exited command's group, still populated by what the leader left, is checked for its end. */
-const GROUP_WATCH_MS = 1000;
 
 /** The longest output waits for more to fill its frame (see Command.#pumpSoon). */
 const FLUSH_DELAY_MS = 4;
@@ -44,8 +41,8 @@ export class Command {
   /** Set while the process runs; dropped at exit, with the child, its streams and their listeners. */
   #execution: Execution | undefined;
   #pid = 0;
-  /** The group had no process left after exit: its id may be anyone's now. */
-  #groupGone = false;
+  /** What the command started, kept past its exit: what the leader left behind can still be killed. */
+  #tree: ProcessTree | undefined;
   #pty = false;
   #subscription: Subscription | undefined;
   #result: ExecutionResult | undefined;
@@ -102,6 +99,7 @@ export class Command {
   started(execution: Execution): void {
     this.#execution = execution;
     this.#pid = execution.pid;
+    this.#tree = execution.tree;
     this.#pty = execution.process.pty;
     for (const fd of [1, 2] as const) this.#applyBackpressure(fd);
     void execution.done.then((result) => {
@@ -115,7 +113,6 @@ export class Command {
       // An exited command is kept for attach and list (for --exit-retention), possibly many
       // thousands of them: keep its status and rings, not the process objects (about 8 KiB each).
       this.#execution = undefined;
-      this.#watchGroup();
       this.pump();
     });
   }
@@ -255,37 +252,18 @@ export class Command {
     return this.#stdinOpen;
   }
 
-  // After exit there is no Execution, but processes the leader left in its group may still be
-  // there to signal, as they were before the leader exited; once the group is gone its id is
-  // free for the kernel to give to a new process, so nothing is signalled any more.
+  // After exit there is no Execution, but processes the leader left behind may still be there
+  // to signal, as they were before the leader exited (the tree knows when they are gone).
   signal(signal: SignalName): void {
-    const pid = this.#requirePid();
+    this.#requirePid();
     if (this.#execution) this.#execution.signal(signal);
-    else if (!this.#groupGone) signalExistingGroup(pid, signal);
+    else this.#tree?.signal(signal);
   }
 
   kill(signal?: SignalName, graceMs?: number): void {
-    const pid = this.#requirePid();
+    this.#requirePid();
     if (this.#execution) this.#execution.kill(signal, graceMs);
-    else if (!this.#groupGone && groupAlive(pid)) terminateGroup(pid, signal, graceMs);
-  }
-
-  /**
-   * Watches, after exit, for the last process of the group to go, so that a later signal
-   * cannot reach a new process given the same id: a pid is not reused while a group of that
-   * id has members, so seeing the group empty within GROUP_WATCH_MS of its end is enough.
-   */
-  #watchGroup(): void {
-    if (!groupAlive(this.#pid)) {
-      this.#groupGone = true;
-      return;
-    }
-    const timer = setInterval(() => {
-      if (groupAlive(this.#pid)) return;
-      this.#groupGone = true;
-      clearInterval(timer);
-    }, GROUP_WATCH_MS);
-    timer.unref();
+    else this.#tree?.terminate(signal, graceMs);
   }
 
   resize(cols: number, rows: number): void {

@@ -1,0 +1,256 @@
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { threadId } from 'node:worker_threads';
+import { signalNumber, type SignalName } from '@conch/protocol';
+
+/** `off` keeps commands out of cgroups: kills then reach a command's process group only. */
+export const CGROUPS_ENV = 'CONCH_CGROUPS';
+
+/** Directories made ahead of use, so that the exec path pays for no mkdir. */
+const SPARES = 4;
+
+/**
+ * One command's cgroup (v2, no controllers: only membership). The command joins it before it
+ * execs, so everything it ever starts is in it, whatever it does to leave its process group
+ * (setsid, a double fork): the cgroup is how a kill reaches all of it. A process can leave only
+ * by writing to another cgroup's cgroup.procs, which takes root.
+ */
+export class CommandCgroup {
+  readonly path: string;
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  /** What a spawner writes "0" to, from the child before its exec, to join. */
+  get procs(): string {
+    return join(this.path, 'cgroup.procs');
+  }
+
+  /** The pids in it now; none once it is removed. */
+  pids(): number[] {
+    let text: string;
+    try {
+      text = readFileSync(this.procs, 'latin1');
+    } catch {
+      return [];
+    }
+    return text.split('\n').filter(Boolean).map(Number);
+  }
+
+  /** Whether any process is left (cgroup.events says so without listing them). */
+  populated(): boolean {
+    try {
+      return readFileSync(join(this.path, 'cgroup.events'), 'latin1').includes('populated 1');
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * `signal` to each process in it whose process group is not `skipGroup` (the caller signals
+   * that group as a whole, and no process should get the signal twice). Returns how many.
+   */
+  signal(signal: SignalName, skipGroup?: number): number {
+    let sent = 0;
+    for (const pid of this.pids()) {
+      if (skipGroup !== undefined && processGroupOf(pid) === skipGroup) continue;
+      try {
+        process.kill(pid, signalNumber(signal));
+        sent++;
+      } catch {
+        // Gone since the listing.
+      }
+    }
+    return sent;
+  }
+
+  /**
+   * SIGKILL to everything in it at once: cgroup.kill (Linux 5.14) stops forks while it works,
+   * so no child can be born unseen. Older kernels get each listed pid killed, until none is left.
+   */
+  kill(): void {
+    try {
+      writeFileSync(join(this.path, 'cgroup.kill'), '1');
+      return;
+    } catch {
+      // No cgroup.kill (ENOENT), or removed: a listing of a removed cgroup is empty.
+    }
+    for (let round = 0; round < 100 && this.signal('SIGKILL') > 0; round++) {}
+  }
+
+  /** Removes it once empty; false while a process is left (EBUSY). */
+  remove(): boolean {
+    try {
+      rmdirSync(this.path);
+      return true;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ENOENT';
+    }
+  }
+
+  /**
+   * Best effort for spawners that cannot make the child join before its exec (child_process,
+   * forkpty without conch-exec-as): whatever the program forks before this write stays outside.
+   */
+  adopt(pid: number): void {
+    try {
+      writeFileSync(this.procs, String(pid));
+    } catch {
+      // Already gone, or not ours to move.
+    }
+  }
+}
+
+/**
+ * This process's cgroups for commands: `conch-<pid>.<thread>` under its own cgroup (a worker
+ * thread has a module of its own, and so directories of its own), one directory per
+ * command inside. No controller is enabled in either, so a cgroup that holds processes (a
+ * systemd unit's, a container's) may have them as children (cgroup v2's no-internal-processes
+ * rule binds only with controllers).
+ */
+export class CommandCgroups {
+  readonly path: string;
+  readonly #spares: string[] = [];
+  #next = 0;
+  #refilling = false;
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  /** A fresh, empty cgroup for one command. Throws the mkdir's error when it cannot make one. */
+  take(): CommandCgroup {
+    let path = this.#spares.pop();
+    // A spare can be gone: another process's sweep can take a live daemon's for a dead one's
+    // when the two see pids through different pid namespaces.
+    if (path === undefined || !existsSync(path)) path = this.#make();
+    if (!this.#refilling) {
+      this.#refilling = true;
+      setImmediate(() => {
+        this.#refilling = false;
+        try {
+          while (this.#spares.length < SPARES) this.#spares.push(this.#make());
+        } catch {
+          // The next take() makes its own, and reports why it cannot.
+        }
+      });
+    }
+    return new CommandCgroup(path);
+  }
+
+  /** Kills whatever is left in every command cgroup and removes them: for a daemon's shutdown. */
+  destroy(): void {
+    for (const name of safeReaddir(this.path)) {
+      const cgroup = new CommandCgroup(join(this.path, name));
+      if (cgroup.populated()) cgroup.kill();
+    }
+    removeTree(this.path);
+  }
+
+  #make(): string {
+    const path = join(this.path, String(++this.#next));
+    // Recursive, for the same reason: our own directory may have been swept.
+    mkdirSync(path, { recursive: true });
+    return path;
+  }
+}
+
+let found: CommandCgroups | Error | undefined;
+
+/**
+ * This process's command cgroups, made on first use, or why there are none: cgroup2 not
+ * mounted, our cgroup not writable (not root, not delegated), CONCH_CGROUPS=off.
+ */
+export function commandCgroups(): CommandCgroups | Error {
+  if (found === undefined) found = findCommandCgroups();
+  return found;
+}
+
+function findCommandCgroups(): CommandCgroups | Error {
+  if (process.env[CGROUPS_ENV] === 'off') return new Error(`${CGROUPS_ENV}=off`);
+  let own: string;
+  try {
+    own = ownCgroupDir();
+  } catch (err) {
+    return err as Error;
+  }
+  sweepStale(own);
+  const path = join(own, `conch-${process.pid}.${threadId}`);
+  try {
+    // A daemon killed before it could clean up may have left one with our pid.
+    if (existsSync(path)) removeTree(path);
+    mkdirSync(path);
+  } catch (err) {
+    return new Error(`cannot create a cgroup in ${own}: ${(err as Error).message}`);
+  }
+  // The empty ones; a command cgroup still holding processes stays, for a later sweep.
+  process.once('exit', () => removeTree(path));
+  return new CommandCgroups(path);
+}
+
+/** The directory of this process's cgroup in the cgroup2 hierarchy (`0::/path` in /proc/self/cgroup). */
+function ownCgroupDir(): string {
+  const line = readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.startsWith('0::'));
+  if (!line) throw new Error('no cgroup2 hierarchy (/proc/self/cgroup has no 0:: line)');
+  const own = line.slice(3);
+  // mountinfo: id parent major:minor root mountpoint options ... - fstype source superoptions
+  for (const entry of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [fields, fs] = entry.split(' - ');
+    if (!fs?.startsWith('cgroup2 ')) continue;
+    const [, , , root, mountpoint] = fields!.split(' ');
+    if (root === undefined || mountpoint === undefined) continue;
+    const rel = root === '/' ? own : own.startsWith(`${root}/`) || own === root ? own.slice(root.length) : undefined;
+    if (rel === undefined) continue;
+    const dir = join(unescapeMount(mountpoint), rel);
+    if (existsSync(join(dir, 'cgroup.procs'))) return dir;
+  }
+  throw new Error(`cgroup2 is not mounted where our cgroup (${own}) can be reached`);
+}
+
+/** Removes `conch-<pid>.<thread>` directories whose process is gone and whose commands are all gone too. */
+function sweepStale(own: string): void {
+  for (const name of safeReaddir(own)) {
+    const match = /^conch-(\d+)\.\d+$/.exec(name);
+    if (!match || Number(match[1]) === process.pid || pidAlive(Number(match[1]))) continue;
+    removeTree(join(own, name));
+  }
+}
+
+/** rmdir of each empty command cgroup, then of the directory; a populated one stays, and so does the directory. */
+function removeTree(path: string): void {
+  for (const name of safeReaddir(path)) new CommandCgroup(join(path, name)).remove();
+  new CommandCgroup(path).remove();
+}
+
+function safeReaddir(path: string): string[] {
+  try {
+    return readdirSync(path, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    return [];
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The process group of `pid` (field 5 of /proc/PID/stat, after the parenthesised name), or undefined once it is gone. */
+function processGroupOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Mount points in mountinfo escape space, tab, newline and backslash as octal. */
+function unescapeMount(path: string): string {
+  return path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}

@@ -1,0 +1,165 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { basename, posix } from 'node:path';
+import { execAsHelper, posixSpawn } from '@conch/posix-spawn';
+import { describe, expect, it } from 'vitest';
+import { CommandSession, commandCgroups, type CommandRequest, type Execution } from '../src/index.js';
+
+/**
+ * Commands in cgroups of their own: what leaves the process group (setsid, a double fork) is
+ * still reached by kills and signals. Needs cgroup2 mounted and our cgroup writable (root, or
+ * a delegated cgroup); elsewhere each test says why it cannot run.
+ */
+const cgroups = commandCgroups();
+const why = cgroups instanceof Error ? `no cgroups for commands here: ${cgroups.message}` : undefined;
+
+const alive = (pid: number): boolean => {
+  try {
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
+
+const cgroupOf = (pid: number) => readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::'))!.slice(3);
+
+async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
+  for (const end = Date.now() + ms; Date.now() < end; ) {
+    if (check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting until ${what}`);
+}
+
+/** Starts `request` and collects the pids it prints, one per line, until it has printed `count`. */
+async function startPrinting(session: CommandSession, request: CommandRequest, count: number) {
+  let text = '';
+  const execution = await session.start(request, (_fd, data) => (text += data.toString()));
+  await until(() => text.split(/\r?\n/).filter(Boolean).length >= count, `${count} pids were printed (got ${JSON.stringify(text)})`);
+  const pids = text.split(/\r?\n/).filter(Boolean).slice(0, count).map(Number);
+  return { execution, pids, output: () => text };
+}
+
+/** Two ways out of the group: setsid, and a double fork under setsid (how daemons detach). */
+const ESCAPES = "setsid sleep 301 & echo $!; setsid sh -c 'sleep 302 & echo $!'; sleep 300";
+
+function skipWithout(ctx: { skip: () => void }): void {
+  if (why) {
+    console.log(`skipped: ${why}`);
+    ctx.skip();
+  }
+}
+
+describe('commands in cgroups of their own', () => {
+  it('joins the cgroup before the program runs: the addon spawn, and conch-exec-as for another spawner', async (ctx) => {
+    skipWithout(ctx);
+    if (cgroups instanceof Error) return;
+    const cgroup = cgroups.take();
+    const expected = `0::${posix.join(cgroupOf(process.pid), basename(cgroups.path), basename(cgroup.path))}`;
+    const child = posixSpawn({ file: '/bin/cat', argv: ['cat', '/proc/self/cgroup'], env: {}, cwd: '/', stdin: false, cgroupProcs: cgroup.procs });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await new Promise<void>((r) => child.stdout.once('end', () => r()));
+    expect(out.split('\n')).toContain(expected);
+    const helper = execAsHelper();
+    if (helper instanceof Error) throw helper;
+    const viaHelper = spawnSync(helper, ['--cgroup', cgroup.procs, '/bin/cat', 'cat', '/proc/self/cgroup'], { encoding: 'utf8' });
+    expect(viaHelper.stdout.split('\n')).toContain(expected);
+    await child.exited;
+    await until(() => cgroup.remove(), 'the cgroup is empty');
+  });
+
+  it('a spawn into a cgroup that is gone fails with the reason, and starts nothing', () => {
+    expect(() =>
+      posixSpawn({ file: '/bin/true', argv: ['true'], env: {}, cwd: '/', stdin: false, cgroupProcs: '/sys/fs/cgroup/no-such-conch-cgroup/cgroup.procs' }),
+    ).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'open cgroup.procs' }));
+  });
+
+  for (const mode of ['pipes', 'a PTY'] as const) {
+    const pty = mode === 'a PTY' ? { cols: 80, rows: 24 } : undefined;
+
+    it(`kill() reaches what left the group, on ${mode}, and the cgroup goes when they have`, async (ctx) => {
+      skipWithout(ctx);
+      const session = new CommandSession({ cwd: '/' });
+      const { execution, pids } = await startPrinting(session, { command: ESCAPES, ...(pty ? { pty } : {}), killGraceMs: 300 }, 2);
+      for (const pid of pids) expect(alive(pid), `escapee ${pid} before the kill`).toBe(true);
+      // Out of the group and session, in the command's cgroup.
+      for (const pid of pids) expect(readFileSync(`/proc/${pid}/stat`, 'utf8')).not.toContain(` ${execution.pid} ${execution.pid} `);
+      const dir = cgroupDir(execution);
+      execution.kill('SIGTERM');
+      const result = await execution.done;
+      expect(result.signal).not.toBeNull();
+      await until(() => pids.every((pid) => !alive(pid)), 'every escapee is gone');
+      await until(() => !existsSync(dir), `${dir} is removed`);
+      session.close();
+    });
+  }
+
+  it('the timeout reaches what left the group, past a SIGTERM it ignores', async (ctx) => {
+    skipWithout(ctx);
+    const session = new CommandSession({ cwd: '/' });
+    const command = "setsid sh -c 'trap \"\" TERM; echo $$; while :; do sleep 0.05; done' & sleep 300";
+    const { execution, pids } = await startPrinting(session, { command, timeoutMs: 300, killGraceMs: 300 }, 1);
+    expect((await execution.done).timedOut).toBe(true);
+    await until(() => !alive(pids[0]!), 'the escapee that ignores SIGTERM is killed');
+    session.close();
+  });
+
+  it('after the leader has exited, a kill still reaches what it left behind', async (ctx) => {
+    skipWithout(ctx);
+    const session = new CommandSession({ cwd: '/' });
+    const { execution, pids } = await startPrinting(session, { command: 'setsid sleep 303 > /dev/null & echo $!' }, 1);
+    expect((await execution.done).exitCode).toBe(0);
+    expect(alive(pids[0]!)).toBe(true);
+    const dir = cgroupDir(execution);
+    expect(existsSync(dir)).toBe(true);
+    execution.tree.terminate('SIGTERM', 300);
+    await until(() => !alive(pids[0]!), 'the leftover is killed');
+    // The tree's watch notices within a second or so and removes the cgroup.
+    await until(() => !existsSync(dir), `${dir} is removed`);
+    session.close();
+  });
+
+  it('a signal reaches each process once: the group as a whole, and the escapee by its pid', async (ctx) => {
+    skipWithout(ctx);
+    const session = new CommandSession({ cwd: '/' });
+    const loop = 'while :; do sleep 0.05; done';
+    const command = `trap 'echo leader' USR1; setsid sh -c "trap 'echo escapee' USR1; echo \\$\\$; ${loop}" & ${loop}`;
+    const { execution, output } = await startPrinting(session, { command, killGraceMs: 200 }, 1);
+    execution.signal('SIGUSR1');
+    await until(() => output().includes('leader') && output().includes('escapee'), 'both traps ran');
+    // Time for a second delivery to show, had there been one.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(output().match(/leader/g)).toHaveLength(1);
+    expect(output().match(/escapee/g)).toHaveLength(1);
+    execution.kill('SIGKILL');
+    await execution.done;
+    session.close();
+  });
+
+  it('a command that cannot start leaves no cgroup behind', async (ctx) => {
+    skipWithout(ctx);
+    if (cgroups instanceof Error) return;
+    const session = new CommandSession({ cwd: '/' });
+    const before = new Set(subdirectories(cgroups.path));
+    for (let i = 0; i < 10; i++) {
+      await expect(session.start({ argv: ['/no/such/program'] }, () => {})).rejects.toMatchObject({ code: 'SPAWN_FAILED' });
+      await new Promise((r) => setImmediate(r));
+    }
+    // Each start took a cgroup made before it, or made one; what is new now can only be the
+    // few made ahead of use (4), not one per failed start.
+    const made = subdirectories(cgroups.path).filter((name) => !before.has(name));
+    expect(made.length).toBeLessThanOrEqual(4);
+    session.close();
+  });
+});
+
+function cgroupDir(execution: Execution): string {
+  const cgroup = execution.tree.cgroup;
+  if (!cgroup) throw new Error('the command has no cgroup');
+  return cgroup.path;
+}
+
+function subdirectories(path: string): string[] {
+  return readdirSync(path, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+}
