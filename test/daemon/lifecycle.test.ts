@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Capabilities } from '@conch/protocol';
 import { VsockShellSession } from '@conch/shell-client';
 import { CONCHD, startDaemon } from '../helpers/daemon-process.js';
 import { RawClient } from '../helpers/raw-client.js';
@@ -43,6 +44,45 @@ describe('conchd lifecycle', () => {
     // The daemon waited for the kill to land, so the client got the true exit before the close.
     expect(await h.wait()).toMatchObject({ exitCode: null, signal: 'SIGTERM' });
     expect(s.status).toMatchObject({ state: 'unavailable', reason: 'closed' });
+  });
+
+  it('at shutdown also kills what exited commands left running outside their group (setsid), where it has cgroups', async (ctx) => {
+    const daemon = await startDaemon();
+    const s = new VsockShellSession(daemon.endpoint);
+    await s.connect();
+    if (!s.daemon!.capabilities.includes(Capabilities.CGROUP_KILL)) {
+      console.log(`skipped: this daemon has no cgroups for commands: ${daemon.stderr().match(/no cgroups for commands[^\n]*/)?.[0]}`);
+      await s.close();
+      await daemon.stop();
+      ctx.skip();
+    }
+    const r = await s.exec('setsid sleep 300 > /dev/null 2>&1 & echo $!');
+    const leftover = Number(r.stdout);
+    expect(r.exitCode).toBe(0);
+    expect(alive(leftover)).toBe(true);
+    expect(await daemon.stop('SIGTERM')).toBe(0);
+    expect(alive(leftover)).toBe(false);
+  });
+
+  it('--cgroups: off runs without them and says so; require refuses to start without them', async () => {
+    const off = await startDaemon(['--cgroups', 'off']);
+    const s = new VsockShellSession(off.endpoint);
+    await s.connect();
+    expect(s.daemon!.capabilities).not.toContain(Capabilities.CGROUP_KILL);
+    await s.close();
+    await off.stop();
+    expect(off.stderr()).toMatch(/"level":"warn"[^\n]*no cgroups for commands[^\n]*"reason":"CONCH_CGROUPS=off"/);
+    const dir = mkdtempSync(join(tmpdir(), 'conch-cgroups-'));
+    const refused = spawnSync(process.execPath, [CONCHD, '--listen', `unix:${join(dir, 's.sock')}`, '--cgroups', 'require'], {
+      encoding: 'utf8',
+      timeout: 10_000,
+      env: { ...process.env, CONCH_CGROUPS: 'off' },
+    });
+    expect(refused.status).toBe(69);
+    expect(refused.stderr).toContain('no cgroups for commands: CONCH_CGROUPS=off');
+    const bad = spawnSync(process.execPath, [CONCHD, '--listen', `unix:${join(dir, 't.sock')}`, '--cgroups', 'maybe'], { encoding: 'utf8', timeout: 10_000 });
+    expect(bad.status).toBe(64);
+    expect(bad.stderr).toContain('--cgroups must be one of auto, require, off');
   });
 
   it('replaces a stale socket file but refuses to steal a live one', async () => {
@@ -91,7 +131,9 @@ describe('conchd lifecycle', () => {
       ctx.skip();
     }
     const dir = mkdtempSync(join(tmpdir(), 'conch-pid1-'));
-    const child = spawn('unshare', ['--pid', '--fork', '--kill-child', '--mount-proc', process.execPath, CONCHD, '--listen', `unix:${join(dir, 's.sock')}`], {
+    // --cgroups off: it is SIGKILLed below, and a directory it left named after its pid (1)
+    // would look alive to every later sweep.
+    const child = spawn('unshare', ['--pid', '--fork', '--kill-child', '--mount-proc', process.execPath, CONCHD, '--listen', `unix:${join(dir, 's.sock')}`, '--cgroups', 'off'], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';

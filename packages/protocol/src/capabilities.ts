@@ -8,6 +8,12 @@ export const Capabilities = {
   SET_UID: 'setuid',
   /** KillSession with `keepSession`: the commands are killed, the session (cwd, env) stays. */
   KILL_KEEPS_SESSION: 'kill-keeps-session',
+  /**
+   * Each command runs in a cgroup of its own, so kills and signals reach every process it
+   * started, also those that left its process group (setsid, a double fork). Without it, they
+   * reach the process group alone.
+   */
+  CGROUP_KILL: 'cgroup-kill',
 } as const;
 
 export type Capability = (typeof Capabilities)[keyof typeof Capabilities];

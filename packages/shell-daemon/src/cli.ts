@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
+import { CGROUPS_ENV } from '@conch/process';
 import { ConchError, MAX_DURATION_MS, MIN_MAX_FRAME_BYTES, parseEndpoint } from '@conch/protocol';
 import type { LogLevel } from './config.js';
 import { Daemon } from './daemon.js';
@@ -13,6 +14,9 @@ const USAGE = `usage: conchd --listen ENDPOINT [--listen ENDPOINT…] [--token-f
   --token-file F      require every client to present the token stored in F
   --allow-cid N       also accept vsock peers with CID N (default: only the host, CID 2)
   --log-level L       debug | info | warn | error | silent (default info); logs are JSON lines on stderr
+  --cgroups MODE      auto | require | off (default auto): run each command in a cgroup of its own,
+                      so that kills reach what left its process group; require refuses to start
+                      without cgroup2 (mounted, and writable by conchd); off is CONCH_CGROUPS=off
 
 Limits (defaults in parentheses):
   --max-sessions N        live sessions (1024)
@@ -60,6 +64,7 @@ function parse(argv: string[]) {
         'token-file': { type: 'string' },
         'allow-cid': { type: 'string', multiple: true },
         'log-level': { type: 'string', default: 'info' },
+        cgroups: { type: 'string', default: 'auto' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
         ...Object.fromEntries(Object.keys(LIMIT_FLAGS).map((flag) => [flag, { type: 'string' as const }])),
@@ -116,6 +121,10 @@ async function main(): Promise<void> {
   }
   const logLevel = opts['log-level'] as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) fail(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const cgroups = opts.cgroups;
+  if (cgroups !== 'auto' && cgroups !== 'require' && cgroups !== 'off') fail('--cgroups must be one of auto, require, off');
+  // Read where cgroups are first looked for, before anything spawns.
+  if (cgroups === 'off') process.env[CGROUPS_ENV] = 'off';
   const allowCids = (opts['allow-cid'] ?? []).map((text) => {
     if (!/^\d+$/.test(text) || Number(text) > 0xffffffff) fail(`--allow-cid expects a CID number, got ${JSON.stringify(text)}`);
     return Number(text);
@@ -162,7 +171,7 @@ async function main(): Promise<void> {
   const log = createLogger(logLevel);
   const daemon = new Daemon(
     {
-      listen, allowCids, logLevel, limits,
+      listen, allowCids, logLevel, limits, requireCgroups: cgroups === 'require',
       ...(token !== undefined ? { token } : {}),
       ...(detachKeepMs !== undefined ? { detachKeepMs } : {}),
       ...(exitRetentionMs !== undefined ? { exitRetentionMs } : {}),

@@ -4,7 +4,7 @@ import {
   Capabilities, ConchError, ErrorCodes, parseEndpoint, type Attach, type CommandStarted, type DaemonLimits,
   type DaemonMessage, type Detach, type ExecCommand, type SessionInfo, type SignalName, type SpawnSession, type Welcome,
 } from '@conch/protocol';
-import { CommandSession, describeSpawn, ptyAvailable } from '@conch/process';
+import { CommandSession, commandCgroups, describeSpawn, ptyAvailable } from '@conch/process';
 import { Command } from './command.js';
 import {
   DEFAULT_DETACH_KEEP_MS, DEFAULT_EXIT_RETENTION_MS, DEFAULT_LIMITS, DEFAULT_MAX_EXITED, DEFAULT_MAX_EXITED_BYTES, type DaemonConfig,
@@ -68,7 +68,12 @@ export class Daemon {
   }
 
   get capabilities(): string[] {
-    return [Capabilities.ATTACH, Capabilities.KILL_KEEPS_SESSION, ...(ptyAvailable() ? [Capabilities.PTY] : []), ...(process.getuid?.() === 0 ? [Capabilities.SET_UID] : [])];
+    return [
+      Capabilities.ATTACH, Capabilities.KILL_KEEPS_SESSION,
+      ...(ptyAvailable() ? [Capabilities.PTY] : []),
+      ...(process.getuid?.() === 0 ? [Capabilities.SET_UID] : []),
+      ...(commandCgroups() instanceof Error ? [] : [Capabilities.CGROUP_KILL]),
+    ];
   }
 
   /** Opens every configured listener. Rejects (having closed the ones opened) if any fails. */
@@ -80,6 +85,10 @@ export class Daemon {
     // Without posix_spawn every exec forks the whole daemon: slower, and more so as its heap grows.
     if (spawn.implementation === 'posix') this.log.info('spawning pipe commands with posix_spawn');
     else this.log.warn('spawning pipe commands with child_process.spawn (fork)', { reason: spawn.reason });
+    const cgroups = commandCgroups();
+    if (!(cgroups instanceof Error)) this.log.info('each command runs in a cgroup of its own', { cgroup: cgroups.path });
+    else if (this.config.requireCgroups) throw new ConchError(ErrorCodes.INTERNAL, `no cgroups for commands: ${cgroups.message}`, { reason: cgroups.message });
+    else this.log.warn('no cgroups for commands: a kill reaches only the process group, not what left it (setsid)', { reason: cgroups.message });
     try {
       for (const text of this.config.listen) {
         const listener = await openListener(parseEndpoint(text), (stream, peer) => void this.accept(stream, peer), {
@@ -289,6 +298,9 @@ export class Daemon {
     const grace = this.config.shutdownGraceMs ?? 2000;
     const pending = [...this.#commands.values()].filter((c) => !c.result);
     for (const command of pending) command.kill('SIGTERM', grace);
+    // What exited commands left running (a server started with setsid, say) goes with them;
+    // a kill that finds nothing left does nothing.
+    for (const command of this.#commands.values()) if (command.result && command.pid > 0) command.kill('SIGKILL');
     const allDone = Promise.all([...this.#sessions.values()].flatMap((s) => [...s.commands.values()]).map((c) => waitForExit(c)));
     // The escalation is SIGKILL after `grace`; anything still unreported after twice that is stuck in D state.
     await Promise.race([allDone, new Promise((r) => setTimeout(r, grace * 2).unref())]);
