@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it as vitestIt } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it as vitestIt, type TestContext } from 'vitest';
+import { commandCgroups } from '@conch/process';
+import { Capabilities } from '@conch/protocol';
 import { ErrorCodes, MAX_DURATION_MS, type ShellSession } from '@conch/shell-client';
 import { measureTailLoss } from '../../packages/process/test/support/tail-loss.js';
 
@@ -23,6 +25,17 @@ export interface ConformanceOptions {
    * @default the project's testTimeout
    */
   readonly testTimeoutMs?: number;
+  /** Fail, rather than skip, the tests that need each command in a cgroup of its own. */
+  readonly requireCgroups?: boolean;
+}
+
+/** true when the session's commands run in cgroups of their own (so kills reach escapees), else why not. */
+function cgroupKill(s: ShellSession): true | string {
+  const daemon = s.status.state === 'ready' ? s.status.daemon : undefined;
+  if (daemon) return daemon.capabilities.includes(Capabilities.CGROUP_KILL) || `the daemon does not announce ${Capabilities.CGROUP_KILL}`;
+  // The local backend runs commands in this process, with its cgroups.
+  const local = commandCgroups();
+  return local instanceof Error ? local.message : true;
 }
 
 /**
@@ -31,7 +44,7 @@ export interface ConformanceOptions {
  */
 export function defineConformanceSuite(name: string, setup: () => Promise<ConformanceTarget>, options: ConformanceOptions = {}): void {
   // Every test below gets the suite's bound, unless it names its own.
-  const it = (title: string, fn: () => Promise<void>, timeoutMs = options.testTimeoutMs) => vitestIt(title, fn, timeoutMs);
+  const it = (title: string, fn: (ctx: TestContext) => Promise<void>, timeoutMs = options.testTimeoutMs) => vitestIt(title, (ctx) => fn(ctx), timeoutMs);
   describe(`conformance: ${name}`, () => {
     let target: ConformanceTarget;
     const sessions: ShellSession[] = [];
@@ -236,6 +249,33 @@ export function defineConformanceSuite(name: string, setup: () => Promise<Confor
           if (state !== 'gone\n') await new Promise((r) => setTimeout(r, 100));
         }
         expect(state, `grandchild ${pid}`).toBe('gone\n');
+      }
+    });
+
+    it('kills what left the process group too (setsid, a double fork): each command has a cgroup of its own', async (ctx) => {
+      const s = await open();
+      const contained = cgroupKill(s);
+      if (contained !== true) {
+        if (options.requireCgroups) throw new Error(`commands do not run in cgroups: ${contained}`);
+        console.log(`skipped: commands do not run in cgroups here: ${contained}`);
+        ctx.skip();
+      }
+      const h = await s.spawn("setsid sleep 301 & echo $!; setsid sh -c 'sleep 302 & echo $!'; sleep 300");
+      const pids: number[] = [];
+      for await (const { line } of h.lines()) {
+        pids.push(Number(line));
+        if (pids.length === 2) break;
+      }
+      for (const pid of pids) expect((await s.exec(PROC_STATE(pid))).stdout, `escapee ${pid}`).toBe('alive\n');
+      await h.kill('SIGTERM');
+      expect((await h.wait()).signal).not.toBeNull();
+      for (const pid of pids) {
+        let state = '';
+        for (let i = 0; i < 50 && state !== 'gone\n'; i++) {
+          state = (await s.exec(PROC_STATE(pid))).stdout;
+          if (state !== 'gone\n') await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(state, `escapee ${pid}`).toBe('gone\n');
       }
     });
 

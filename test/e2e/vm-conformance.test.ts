@@ -45,7 +45,8 @@ describe.skipIf(unavailable !== undefined)('conchd in a real VM (QEMU, Debian cl
         teardown: () => root.close(),
       };
     },
-    { testTimeoutMs: CONFORMANCE_TEST_MS },
+    // The reference image mounts cgroup2: a kill there must reach what left the group.
+    { testTimeoutMs: CONFORMANCE_TEST_MS, requireCgroups: true },
   );
 
   // Firecracker-style hybrid vsock: the host socket's CONNECT is bridged into the guest, where it
@@ -65,7 +66,8 @@ describe.skipIf(unavailable !== undefined)('conchd in a real VM (QEMU, Debian cl
         tailLossRuns: 25,
       };
     },
-    { testTimeoutMs: CONFORMANCE_TEST_MS },
+    // The reference image mounts cgroup2: a kill there must reach what left the group.
+    { testTimeoutMs: CONFORMANCE_TEST_MS, requireCgroups: true },
   );
 
   describe('vsock in the guest', () => {
