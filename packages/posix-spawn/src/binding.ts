@@ -6,9 +6,10 @@ import { localRequire } from './local-require.js';
 export interface PosixSpawnBinding {
   /**
    * With statusPipe the child gets fd 3 to report a failed exec of its own on (conch-exec-as
-   * --status-fd 3). With cgroupProcs (a cgroup's cgroup.procs) the child joins that cgroup before it execs.
+   * --status-fd 3). With cgroupDir (a cgroup's directory) the child starts in that cgroup.
+   * A cgroup that would not take the child throws with syscall "cgroup".
    */
-  spawn(path: string, argv: readonly string[], envp: readonly string[], cwd: string, stdinPipe: boolean, statusPipe: boolean, cgroupProcs: string | null): {
+  spawn(path: string, argv: readonly string[], envp: readonly string[], cwd: string, stdinPipe: boolean, statusPipe: boolean, cgroupDir: string | null): {
     pid: number;
     stdin: number;
     stdout: number;

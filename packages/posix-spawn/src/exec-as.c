@@ -43,13 +43,17 @@
 
 static int status_fd = -1;
 
-static void fail(int err, const char* what, const char* detail) {
+static void fail_with(int status, int err, const char* what, const char* detail) {
   if (status_fd >= 0) {
     ssize_t ignored = write(status_fd, &err, sizeof err);
     (void)ignored;
   }
   fprintf(stderr, "conch-exec-as: %s %s: %s\n", what, detail, strerror(err));
-  exit(err == ENOENT ? 127 : 126);
+  exit(status);
+}
+
+static void fail(int err, const char* what, const char* detail) {
+  fail_with(err == ENOENT ? 127 : 126, err, what, detail);
 }
 
 static int parse_id(const char* text, char stop, const char** rest, unsigned long* out) {
@@ -104,7 +108,8 @@ int main(int argc, char** argv) {
   /* Before the user switch: joining takes write access to cgroup.procs, which root has. */
   if (cgroup) {
     int fd = open(cgroup, O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || write(fd, "0", 1) != 1) fail(errno, "cannot join cgroup", cgroup);
+    /* 126 whatever the errno: a cgroup that is gone (ENOENT) is no missing program (127). */
+    if (fd < 0 || write(fd, "0", 1) != 1) fail_with(126, errno, "cannot join cgroup", cgroup);
     close(fd);
   }
   cloexec_above_stdio();

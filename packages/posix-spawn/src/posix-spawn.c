@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -44,10 +45,12 @@
 
 static napi_value errno_error(napi_env env, int err, const char* syscall) {
   const char* code = uv_err_name(-err);
-#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 32)
+#ifdef __GLIBC__
+#if __GLIBC_PREREQ(2, 32)
   /* libuv names only the errnos it maps (no ENOEXEC, ECHILD, …): "Unknown system error -8" is no code. */
   const char* name = strncmp(code, "Unknown", 7) == 0 ? strerrorname_np(err) : NULL;
   if (name) code = name;
+#endif
 #endif
   char message[160];
   snprintf(message, sizeof message, "%s %s (%s)", syscall, code, strerror(err));
@@ -152,8 +155,10 @@ typedef struct child_plan {
   int out;    /* fd 1 */
   int err;    /* fd 2 */
   int status; /* fd 3, or -1 */
-  int cgroup; /* an open cgroup.procs to join, or -1 */
+  int cgroup; /* an open cgroup.procs for the child to join by writing, or -1 */
+  int close_limit; /* -1 where close_range works; else one past the highest fd open in the parent */
   volatile int error; /* the errno of the step that failed; 0 once the exec succeeded */
+  const char* volatile step; /* which, for the error's syscall: "cgroup" for the join, else "posix_spawn" */
 } child_plan;
 
 /* fd onto `target`, not close-on-exec there (dup2 of an fd onto itself would leave the flag). */
@@ -162,12 +167,33 @@ static int move_fd(int fd, int target) {
   return dup2(fd, target) < 0 ? -1 : 0;
 }
 
-/* Every fd from `low` on closes now. Kernels before 5.9 lack close_range: mark them close-on-exec one by one. */
-static void close_from(int low) {
-  if (syscall(SYS_close_range, (unsigned)low, ~0U, 0) == 0) return;
-  long max = sysconf(_SC_OPEN_MAX);
-  if (max < 0 || max > 1 << 20) max = 1 << 20;
-  for (int fd = low; fd < max; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
+/* Every fd from `low` on closes now (fds of ours are close-on-exec already; this is for any a
+ * library opened without). Before Linux 5.9 there is no close_range: then mark them one by one,
+ * up to the highest fd the parent found open (Node raises RLIMIT_NOFILE to its hard limit, so
+ * going by the limit could mean a million fcntl calls per spawn). */
+static void close_from(int low, int limit) {
+  if (limit < 0) {
+    syscall(SYS_close_range, (unsigned)low, ~0U, 0);
+    return;
+  }
+  for (int fd = low; fd < limit; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+/* -1 where close_range works; else one past the highest open fd (read in the parent, where
+ * opendir may allocate). */
+static int close_limit(void) {
+  static int works = -1;
+  if (works < 0) works = syscall(SYS_close_range, ~0U, ~0U, 0) == 0;
+  if (works) return -1;
+  int highest = 2;
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return 1 << 16;
+  for (struct dirent* e; (e = readdir(dir));) {
+    int fd = atoi(e->d_name);
+    if (fd > highest) highest = fd;
+  }
+  closedir(dir);
+  return highest + 1;
 }
 
 static int child_main(void* arg) {
@@ -181,7 +207,10 @@ static int child_main(void* arg) {
   for (int s = 1; s < NSIG; s++) sigaction(s, &dfl, NULL);
   /* Into the command's cgroup before the program runs, so that nothing it forks, setsid or
    * double fork included, is ever outside it: "0" is the writer itself. */
-  if (c->cgroup >= 0 && write(c->cgroup, "0", 1) != 1) goto fail;
+  if (c->cgroup >= 0 && write(c->cgroup, "0", 1) != 1) {
+    c->step = "cgroup";
+    goto fail;
+  }
   if (setsid() < 0) goto fail;
   int in = c->in >= 0 ? c->in : open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (in < 0 || move_fd(in, 0) < 0 || move_fd(c->out, 1) < 0 || move_fd(c->err, 2) < 0 ||
@@ -190,7 +219,7 @@ static int child_main(void* arg) {
   }
   if (chdir(c->cwd) < 0) goto fail;
   /* Belt and braces: an fd some library opened without O_CLOEXEC must not reach the workload. */
-  close_from(c->status >= 0 ? STATUS_FD + 1 : 3);
+  close_from(c->status >= 0 ? STATUS_FD + 1 : 3, c->close_limit);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
@@ -210,15 +239,84 @@ static int above_stdio(int* fd) {
   return 0;
 }
 
+#if defined(__x86_64__) || defined(__aarch64__)
+#include <linux/sched.h>
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#define HAVE_CLONE3_TRAMPOLINE 1
+
+/*
+ * clone3 that runs fn(arg) in the child on the stack in `args`, as glibc's clone() does for
+ * clone: glibc 2.36 has no clone3 wrapper, and the child of a raw syscall() would return into C
+ * frames on a stack it does not have. The child never returns to C here; the parent gets the
+ * pid, or -errno.
+ */
+static long clone3_run(struct clone_args* args, int (*fn)(void*), void* arg) {
+#if defined(__x86_64__)
+  register long rax __asm__("rax") = SYS_clone3;
+  register struct clone_args* rdi __asm__("rdi") = args;
+  register long rsi __asm__("rsi") = sizeof *args;
+  /* Callee-saved, so the child still has them after the syscall. */
+  register int (*r12)(void*) __asm__("r12") = fn;
+  register void* r13 __asm__("r13") = arg;
+  __asm__ volatile(
+      "syscall\n\t"
+      "test %%rax, %%rax\n\t"
+      "jnz 1f\n\t"
+      "xor %%ebp, %%ebp\n\t"
+      "mov %%r13, %%rdi\n\t"
+      "call *%%r12\n\t"
+      "mov %%eax, %%edi\n\t"
+      "mov $60, %%eax\n\t" /* exit, had fn returned */
+      "syscall\n\t"
+      "hlt\n\t"
+      "1:\n\t"
+      : "+r"(rax)
+      : "r"(rdi), "r"(rsi), "r"(r12), "r"(r13)
+      : "rcx", "r11", "memory");
+  return rax;
+#else
+  register long x8 __asm__("x8") = SYS_clone3;
+  register long x0 __asm__("x0") = (long)args;
+  register long x1 __asm__("x1") = sizeof *args;
+  /* A syscall keeps every register but x0, so the child still has these. */
+  register int (*x19)(void*) __asm__("x19") = fn;
+  register void* x20 __asm__("x20") = arg;
+  __asm__ volatile(
+      "svc #0\n\t"
+      "cbnz x0, 1f\n\t"
+      "mov x29, xzr\n\t"
+      "mov x0, x20\n\t"
+      "blr x19\n\t"
+      "mov x8, #93\n\t" /* exit, had fn returned */
+      "svc #0\n\t"
+      "1:\n\t"
+      : "+r"(x0)
+      : "r"(x8), "r"(x1), "r"(x19), "r"(x20)
+      : "x30", "memory");
+  return x0;
+#endif
+}
+
+/* Cleared once clone3 or CLONE_INTO_CGROUP turns out missing (before 5.7, or a seccomp filter's ENOSYS). */
+static int clone_into_cgroup_works = 1;
+#endif
+
 /*
  * Starts `c` as glibc's posix_spawn does, with clone(CLONE_VM|CLONE_VFORK): the parent is
  * suspended until the child has exec'd or failed, and nothing of its memory is copied. Done
- * here rather than by posix_spawn so that the child can join a cgroup between the clone and the
- * exec (glibc 2.36 has no way to ask; clone3's CLONE_INTO_CGROUP has no glibc wrapper).
+ * here rather than by posix_spawn so that the child starts in a cgroup (`cgroup_dir`, or -1):
+ * born there with clone3's CLONE_INTO_CGROUP, which costs a fork what any fork costs, or, where
+ * that is missing, moved there by its own write to cgroup.procs before its exec. A move waits
+ * for an RCU grace period in the kernel (cgroup_threadgroup_rwsem), up to tens of ms at times.
  * The pid, or -1 with errno set: the clone's, or the failed step's in the child (the exec's
  * ENOENT, EACCES or ENOEXEC, a bad cwd's ENOENT), whose child is then reaped.
  */
-static pid_t spawn_child(child_plan* c) {
+static pid_t spawn_child(child_plan* c, int cgroup_dir) {
   const size_t stack_size = 64 * 1024;
   void* stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) return -1;
@@ -226,10 +324,50 @@ static pid_t spawn_child(child_plan* c) {
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
   c->error = 0;
-  pid_t pid = clone(child_main, (char*)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, c);
-  int clone_errno = errno;
+  c->step = "posix_spawn";
+  c->cgroup = -1;
+  c->close_limit = close_limit();
+  pid_t pid = -1;
+  int clone_errno = 0;
+  int done = 0;
+#ifdef HAVE_CLONE3_TRAMPOLINE
+  if (cgroup_dir >= 0 && clone_into_cgroup_works) {
+    struct clone_args args;
+    memset(&args, 0, sizeof args);
+    args.flags = CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP;
+    args.exit_signal = SIGCHLD;
+    args.stack = (uint64_t)(uintptr_t)stack;
+    args.stack_size = stack_size;
+    args.cgroup = (uint64_t)cgroup_dir;
+    long rc = clone3_run(&args, child_main, c);
+    if (rc >= 0) {
+      pid = (pid_t)rc;
+      done = 1;
+    } else if (rc == -ENOSYS || rc == -EINVAL || rc == -E2BIG) {
+      clone_into_cgroup_works = 0;
+    } else {
+      clone_errno = (int)-rc;
+      /* What only the cgroup can cause: gone (ENODEV, ENOENT), or one that may not hold processes (EBUSY, EOPNOTSUPP). */
+      if (rc == -ENODEV || rc == -ENOENT || rc == -EBUSY || rc == -EOPNOTSUPP) c->step = "cgroup";
+      done = 1;
+    }
+  }
+#endif
+  if (!done && cgroup_dir >= 0) {
+    c->cgroup = openat(cgroup_dir, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+    if (c->cgroup < 0) {
+      clone_errno = errno;
+      c->step = "cgroup";
+      done = 1;
+    }
+  }
+  if (!done) {
+    pid = clone(child_main, (char*)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, c);
+    clone_errno = errno;
+  }
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   munmap(stack, stack_size);
+  if (c->cgroup >= 0) close(c->cgroup);
   if (pid < 0) {
     errno = clone_errno;
     return -1;
@@ -244,7 +382,7 @@ static pid_t spawn_child(child_plan* c) {
 }
 
 /*
- * spawn(path, argv, envp, cwd, stdinPipe, statusPipe, cgroupProcs) -> { pid, stdin, stdout, stderr }
+ * spawn(path, argv, envp, cwd, stdinPipe, statusPipe, cgroupDir) -> { pid, stdin, stdout, stderr }
  *
  * `path` is already resolved (no PATH search here: the caller searches the
  * child's PATH, as execvp in the child would). The child leads a new session
@@ -260,25 +398,25 @@ static pid_t spawn_child(child_plan* c) {
  * carry an errno, and in the second case reaps the child and throws the
  * errno error, as for a failed exec of our own.
  *
- * With cgroupProcs (a path, or null), the child joins that cgroup before it
- * execs.
+ * With cgroupDir (a cgroup's directory, or null), the child starts in that
+ * cgroup: it is there before it runs anything of the program's.
  */
 static napi_value js_spawn(napi_env env, napi_callback_info info) {
   napi_value args[7];
   size_t argc = 7;
   if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc < 7)
-    return throw_type(env, "spawn(path, argv, envp, cwd, stdinPipe, statusPipe, cgroupProcs)");
+    return throw_type(env, "spawn(path, argv, envp, cwd, stdinPipe, statusPipe, cgroupDir)");
   bool stdin_pipe, status_pipe;
   if (napi_get_value_bool(env, args[4], &stdin_pipe) != napi_ok) return throw_type(env, "stdinPipe must be a boolean");
   if (napi_get_value_bool(env, args[5], &status_pipe) != napi_ok) return throw_type(env, "statusPipe must be a boolean");
   napi_valuetype cgroup_type;
   if (napi_typeof(env, args[6], &cgroup_type) != napi_ok || (cgroup_type != napi_null && cgroup_type != napi_string))
-    return throw_type(env, "cgroupProcs must be a string or null");
+    return throw_type(env, "cgroupDir must be a string or null");
 
   napi_value result = NULL;
   char* path = NULL;
   char* cwd = NULL;
-  char* cgroup_procs = NULL;
+  char* cgroup_path = NULL;
   char** argv = NULL;
   char** envp = NULL;
   int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 }, st[2] = { -1, -1 };
@@ -293,9 +431,9 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   if (!(envp = get_strings(env, args[2], "envp must be an array of strings"))) goto done;
   if (!(cwd = get_string(env, args[3], "cwd must be a string"))) goto done;
   if (cgroup_type == napi_string) {
-    if (!(cgroup_procs = get_string(env, args[6], "cgroupProcs must be a string or null"))) goto done;
-    if ((cgroup = open(cgroup_procs, O_WRONLY | O_CLOEXEC)) < 0) {
-      throw_errno(env, errno, "open cgroup.procs");
+    if (!(cgroup_path = get_string(env, args[6], "cgroupDir must be a string or null"))) goto done;
+    if ((cgroup = open(cgroup_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+      throw_errno(env, errno, "cgroup");
       goto done;
     }
   }
@@ -313,12 +451,12 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
 
   child_plan plan = {
     .path = path, .argv = argv, .envp = envp, .cwd = cwd,
-    .in = stdin_pipe ? in[0] : -1, .out = out[1], .err = err[1], .status = status_pipe ? st[1] : -1, .cgroup = cgroup,
+    .in = stdin_pipe ? in[0] : -1, .out = out[1], .err = err[1], .status = status_pipe ? st[1] : -1,
   };
-  pid_t pid = spawn_child(&plan);
+  pid_t pid = spawn_child(&plan, cgroup);
   if (pid < 0) {
-    /* The name Node's own spawn errors would not have, kept from when glibc's posix_spawn did this. */
-    throw_errno(env, errno, "posix_spawn");
+    /* "posix_spawn", kept from when glibc's did this; "cgroup" when the cgroup would not take it. */
+    throw_errno(env, errno, plan.step);
     goto done;
   }
 
@@ -369,7 +507,7 @@ done:
   if (cgroup >= 0) close(cgroup);
   free(path);
   free(cwd);
-  free(cgroup_procs);
+  free(cgroup_path);
   free_strings(argv);
   free_strings(envp);
   return result;

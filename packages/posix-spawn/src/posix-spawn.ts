@@ -21,10 +21,11 @@ export interface PosixSpawnOptions {
    */
   readonly user?: { readonly uid: number; readonly gid: number };
   /**
-   * A cgroup's `cgroup.procs`: the child joins that cgroup before it execs, so that every
-   * process it ever starts is in it too, however it detaches (setsid, double fork).
+   * A cgroup's directory: the child starts in it (clone3's CLONE_INTO_CGROUP; before Linux 5.7
+   * it joins before its exec), so that every process it ever starts is in it too, however it
+   * detaches (setsid, a double fork). A cgroup that would not take it throws with syscall "cgroup".
    */
-  readonly cgroupProcs?: string;
+  readonly cgroup?: string;
 }
 
 export interface PosixSpawnExit {
@@ -55,7 +56,7 @@ const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) =
  */
 export function posixSpawn(options: PosixSpawnOptions): PosixChild {
   const envp = Object.entries(options.env).map(([k, v]) => `${k}=${v}`);
-  const cgroup = options.cgroupProcs ?? null;
+  const cgroup = options.cgroup ?? null;
   let fds;
   if (options.user) {
     const helper = execAsHelper();
