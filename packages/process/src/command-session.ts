@@ -2,7 +2,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync } from '
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { ConchError, ErrorCodes, type PtyOptions } from '@conch/protocol';
-import { commandCgroups, type CommandCgroup } from './cgroup.js';
+import { cgroupsRequired, commandCgroups, type CommandCgroup } from './cgroup.js';
 import { defaultShell } from './default-shell.js';
 import { resolveExecutable } from './resolve-executable.js';
 import { Execution, type ExecutionOptions, type OutputSink } from './execution.js';
@@ -127,8 +127,8 @@ export class CommandSession {
     if (request.command !== undefined) argv = stateFile === undefined ? [this.shell, '-c', request.command] : shellArgv(this.shell, request.command, stateFile, envExecutable());
     else if (request.argv !== undefined && request.argv.length > 0) argv = request.argv;
     else throw new ConchError(ErrorCodes.INVALID_ARGUMENT, 'a command needs either a shell string or a non-empty argv');
-    const cgroup = takeCgroup();
-    const spec: ProcessSpec = {
+    let cgroup = takeCgroup();
+    let spec: ProcessSpec = {
       argv, cwd, env, stdin: request.stdin ?? Boolean(request.pty),
       ...(request.pty ? { pty: request.pty } : {}),
       ...(request.uid ?? this.uid) !== undefined ? { uid: request.uid ?? this.uid } : {},
@@ -138,7 +138,15 @@ export class CommandSession {
     let spawned: SpawnedProcess;
     let standIn: RemovedCwdStandIn | undefined;
     try {
-      spawned = await spawn(spec);
+      spawned = await spawn(spec).catch(async (err: unknown) => {
+        // Its cgroup went between take() and the spawn (removed by hand, or by another
+        // daemon's sweep that took us for dead): once more, with a fresh one.
+        if (!isCgroupError(err)) throw err;
+        cgroup?.release();
+        cgroup = takeCgroup();
+        spec = { ...spec, ...(cgroup ? { cgroup } : {}) };
+        return spawn(spec);
+      });
     } catch (err) {
       // The session's own cwd was removed under it (rm -rf, git worktree remove, a build's
       // clean). In a shell, commands would go on running in the deleted directory, relative
@@ -146,8 +154,8 @@ export class CommandSession {
       // command runs in an empty stand-in for it, made for it alone and removed after it, and
       // the session stays where it was until a command changes directory. Checked only once a
       // spawn has failed: no stat on the exec path.
-      if (request.cwd !== undefined || isDirectory(cwd)) {
-        cgroup?.remove();
+      if (request.cwd !== undefined || isDirectory(cwd) || isCgroupError(err)) {
+        cgroup?.release();
         throw err;
       }
       standIn = removedCwdStandIn();
@@ -155,7 +163,7 @@ export class CommandSession {
         spawned = await spawn({ ...spec, cwd: standIn.cwd });
       } catch (again) {
         standIn.remove();
-        cgroup?.remove();
+        cgroup?.release();
         throw again;
       }
     }
@@ -214,17 +222,22 @@ function spawn(spec: ProcessSpec): Promise<SpawnedProcess> {
 
 /**
  * A cgroup of its own for the next command, where this machine gives us cgroups. When one
- * cannot be made now (out of fds, the directory removed under us), the command runs with its
- * process group alone, as it would without cgroups, rather than not at all.
+ * cannot be made now (out of fds, say), the command runs with its process group alone, as it
+ * would without cgroups, rather than not at all; unless cgroups are required (--cgroups require).
  */
 function takeCgroup(): CommandCgroup | undefined {
   const cgroups = commandCgroups();
-  if (cgroups instanceof Error) return undefined;
   try {
+    if (cgroups instanceof Error) throw cgroups;
     return cgroups.take();
-  } catch {
-    return undefined;
+  } catch (err) {
+    if (!cgroupsRequired()) return undefined;
+    throw new ConchError(ErrorCodes.SPAWN_FAILED, `cannot make a cgroup for the command, and cgroups are required: ${(err as Error).message}`, { cgroup: true }, { cause: err });
   }
+}
+
+function isCgroupError(err: unknown): boolean {
+  return err instanceof ConchError && err.details?.cgroup === true;
 }
 
 function isDirectory(path: string): boolean {

@@ -1,4 +1,4 @@
-export { CGROUPS_ENV, CommandCgroup, CommandCgroups, commandCgroups } from './cgroup.js';
+export { CGROUPS_ENV, CommandCgroup, CommandCgroups, cgroupsRequired, commandCgroups, setCgroupMode, type CgroupMode } from './cgroup.js';
 export { CommandSession, type CommandRequest, type CommandSessionOptions } from './command-session.js';
 export { defaultShell } from './default-shell.js';
 export { DEFAULT_LINGER_MS, Execution, type ExecutionOptions, type ExecutionResult, type OutputSink } from './execution.js';

@@ -49,8 +49,10 @@ export class ProcessTree {
     if (this.#gone) return false;
     const cgroup = this.cgroup;
     if (this.#leaderExited) {
-      if (cgroup) return cgroup.signal(signal) > 0;
-      return signalExistingGroup(this.pgid, signal);
+      if (!cgroup) return signalExistingGroup(this.pgid, signal);
+      // Moved in after it started: what the leader forked before the move is in its group only.
+      if (cgroup.joinedLate) return cgroup.signal(signal, this.pgid) > 0 || signalExistingGroup(this.pgid, signal);
+      return cgroup.signal(signal) > 0;
     }
     // The group first, at once (a fork during the signal cannot slip past), then whatever
     // the cgroup holds outside it, each once.
@@ -78,12 +80,13 @@ export class ProcessTree {
   /** Whether any process is left. Once none is after the leader's exit, none ever will be. */
   alive(): boolean {
     if (this.#gone) return false;
-    const alive = this.cgroup ? this.cgroup.populated() || (!this.#leaderExited && groupAlive(this.pgid)) : groupAlive(this.pgid);
+    const cgroup = this.cgroup;
+    const alive = cgroup ? cgroup.populated() || ((!this.#leaderExited || cgroup.joinedLate) && groupAlive(this.pgid)) : groupAlive(this.pgid);
     if (!alive && this.#leaderExited) {
       this.#gone = true;
-      // Nothing can join a cgroup nobody is in but by a write of root's: removing it can fail
-      // only for that, and then it stays for the next daemon's sweep.
-      this.cgroup?.remove();
+      // Nothing can join a cgroup nobody is in but by a write of root's: it is free for another
+      // command (or removed; that can fail only for such a write, and then it stays for a sweep).
+      cgroup?.release();
     }
     return alive;
   }
@@ -94,6 +97,6 @@ export class ProcessTree {
     // Also the group: a forkpty child runs conch-exec-as, which joins the cgroup, only after
     // its fork, and signalGroup reaches it alone before its setsid.
     if (!this.#leaderExited) signalGroup(this.pgid, 'SIGKILL');
-    else if (!this.cgroup) signalExistingGroup(this.pgid, 'SIGKILL');
+    else if (!this.cgroup || this.cgroup.joinedLate) signalExistingGroup(this.pgid, 'SIGKILL');
   }
 }

@@ -4,6 +4,10 @@ import { ConchError, ErrorCodes } from '@conch/protocol';
 export function spawnError(err: NodeJS.ErrnoException, file: string, cwd: string): ConchError {
   const errno = err.code ?? 'UNKNOWN';
   const details = { errno, file, cwd };
+  // The cgroup would not take the child (gone, or one that may not hold processes): the program is not at fault.
+  if (err.syscall === 'cgroup') {
+    return new ConchError(ErrorCodes.SPAWN_FAILED, `cannot start ${JSON.stringify(file)} in its cgroup: ${err.message}`, { ...details, cgroup: true }, { cause: err });
+  }
   switch (errno) {
     case 'ENOENT':
       return new ConchError(ErrorCodes.SPAWN_FAILED, `cannot run ${JSON.stringify(file)}: no such file or directory`, details);

@@ -26,10 +26,11 @@ export function spawnPipesPosix(spec: ProcessSpec): Promise<SpawnedProcess> {
     child = posixSpawn({
       file: file.includes('/') ? file : resolveExecutable(file, spec.env, spec.cwd), argv: spec.argv, env: spec.env, cwd: spec.cwd, stdin: spec.stdin,
       ...(user ? { user } : {}),
-      ...(spec.cgroup ? { cgroupProcs: spec.cgroup.procs } : {}),
+      ...(spec.cgroup ? { cgroup: spec.cgroup.path } : {}),
     });
   } catch (err) {
-    return Promise.reject(cwdError(spec.cwd) ?? spawnError(err as NodeJS.ErrnoException, file, spec.cwd));
+    const errno = err as NodeJS.ErrnoException;
+    return Promise.reject((errno.syscall === 'cgroup' ? undefined : cwdError(spec.cwd)) ?? spawnError(errno, file, spec.cwd));
   }
   const exited = child.exited.then(({ exitCode, signal }) =>
     signal !== null ? { exitCode: null, signal: normalizeSignal(signal) ?? 'SIGKILL' } : { exitCode, signal: null },

@@ -2,7 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { basename, posix } from 'node:path';
 import { execAsHelper, posixSpawn } from '@conch/posix-spawn';
-import { describe, expect, it } from 'vitest';
+import { signalNumber } from '@conch/protocol';
+import { describe, expect, it, vi } from 'vitest';
 import { CommandSession, commandCgroups, type CommandRequest, type Execution } from '../src/index.js';
 
 /**
@@ -56,7 +57,7 @@ describe('commands in cgroups of their own', () => {
     if (cgroups instanceof Error) return;
     const cgroup = cgroups.take();
     const expected = `0::${posix.join(cgroupOf(process.pid), basename(cgroups.path), basename(cgroup.path))}`;
-    const child = posixSpawn({ file: '/bin/cat', argv: ['cat', '/proc/self/cgroup'], env: {}, cwd: '/', stdin: false, cgroupProcs: cgroup.procs });
+    const child = posixSpawn({ file: '/bin/cat', argv: ['cat', '/proc/self/cgroup'], env: {}, cwd: '/', stdin: false, cgroup: cgroup.path });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     await new Promise<void>((r) => child.stdout.once('end', () => r()));
@@ -71,26 +72,30 @@ describe('commands in cgroups of their own', () => {
 
   it('a spawn into a cgroup that is gone fails with the reason, and starts nothing', () => {
     expect(() =>
-      posixSpawn({ file: '/bin/true', argv: ['true'], env: {}, cwd: '/', stdin: false, cgroupProcs: '/sys/fs/cgroup/no-such-conch-cgroup/cgroup.procs' }),
-    ).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'open cgroup.procs' }));
+      posixSpawn({ file: '/bin/true', argv: ['true'], env: {}, cwd: '/', stdin: false, cgroup: '/sys/fs/cgroup/no-such-conch-cgroup' }),
+    ).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'cgroup' }));
   });
 
   for (const mode of ['pipes', 'a PTY'] as const) {
     const pty = mode === 'a PTY' ? { cols: 80, rows: 24 } : undefined;
 
-    it(`kill() reaches what left the group, on ${mode}, and the cgroup goes when they have`, async (ctx) => {
+    it(`kill() reaches what left the group, on ${mode}, and the cgroup is given back when they have gone`, async (ctx) => {
       skipWithout(ctx);
       const session = new CommandSession({ cwd: '/' });
       const { execution, pids } = await startPrinting(session, { command: ESCAPES, ...(pty ? { pty } : {}), killGraceMs: 300 }, 2);
       for (const pid of pids) expect(alive(pid), `escapee ${pid} before the kill`).toBe(true);
-      // Out of the group and session, in the command's cgroup.
-      for (const pid of pids) expect(readFileSync(`/proc/${pid}/stat`, 'utf8')).not.toContain(` ${execution.pid} ${execution.pid} `);
       const dir = cgroupDir(execution);
+      // Out of the group and session, in the command's cgroup.
+      for (const pid of pids) {
+        expect(readFileSync(`/proc/${pid}/stat`, 'utf8')).not.toContain(` ${execution.pid} ${execution.pid} `);
+        expect(cgroupOf(pid)).toBe(cgroupOf(execution.pid));
+      }
+      expect(dir.endsWith(cgroupOf(pid0(pids)))).toBe(true);
       execution.kill('SIGTERM');
       const result = await execution.done;
       expect(result.signal).not.toBeNull();
       await until(() => pids.every((pid) => !alive(pid)), 'every escapee is gone');
-      await until(() => !existsSync(dir), `${dir} is removed`);
+      await until(() => released(dir), `${dir} is empty and given back`);
       session.close();
     });
   }
@@ -115,25 +120,58 @@ describe('commands in cgroups of their own', () => {
     expect(existsSync(dir)).toBe(true);
     execution.tree.terminate('SIGTERM', 300);
     await until(() => !alive(pids[0]!), 'the leftover is killed');
-    // The tree's watch notices within a second or so and removes the cgroup.
-    await until(() => !existsSync(dir), `${dir} is removed`);
+    // The tree's watch notices within a second or so and gives the cgroup back.
+    await until(() => released(dir), `${dir} is empty and given back`);
     session.close();
   });
 
-  it('a signal reaches each process once: the group as a whole, and the escapee by its pid', async (ctx) => {
+  it('a signal goes to each process once: the group as a whole, the escapee by its pid, no member twice', async (ctx) => {
     skipWithout(ctx);
     const session = new CommandSession({ cwd: '/' });
-    const loop = 'while :; do sleep 0.05; done';
-    const command = `trap 'echo leader' USR1; setsid sh -c "trap 'echo escapee' USR1; echo \\$\\$; ${loop}" & ${loop}`;
-    const { execution, output } = await startPrinting(session, { command, killGraceMs: 200 }, 1);
-    execution.signal('SIGUSR1');
-    await until(() => output().includes('leader') && output().includes('escapee'), 'both traps ran');
-    // Time for a second delivery to show, had there been one.
-    await new Promise((r) => setTimeout(r, 300));
-    expect(output().match(/leader/g)).toHaveLength(1);
-    expect(output().match(/escapee/g)).toHaveLength(1);
-    execution.kill('SIGKILL');
-    await execution.done;
+    // A group member in the background too, which must get the signal through the group only.
+    const { execution, pids } = await startPrinting(session, { command: 'sleep 304 & echo $!; setsid sleep 305 & echo "$!"; wait', killGraceMs: 200 }, 2);
+    const [member, escapee] = pids as [number, number];
+    const kill = vi.spyOn(process, 'kill');
+    try {
+      execution.signal('SIGUSR2');
+      const sent = kill.mock.calls.map(([pid, signal]) => `${pid}:${signal}`);
+      const usr2 = signalNumber('SIGUSR2');
+      expect(sent).toContain(`${-execution.pid}:${usr2}`);
+      expect(sent).toContain(`${escapee}:${usr2}`);
+      expect(sent).not.toContain(`${member}:${usr2}`);
+      expect(sent).not.toContain(`${execution.pid}:${usr2}`);
+      expect(sent).toHaveLength(2);
+    } finally {
+      kill.mockRestore();
+    }
+    expect((await execution.done).signal).toBe('SIGUSR2');
+    await until(() => !alive(member) && !alive(escapee), 'both sleeps died of SIGUSR2');
+    session.close();
+  });
+
+  it('a finished command gives its cgroup back for the next, but not one that was killed through cgroup.kill', async (ctx) => {
+    skipWithout(ctx);
+    const session = new CommandSession({ cwd: '/' });
+    const where = async (request: CommandRequest = { command: 'cat /proc/self/cgroup' }) => {
+      let out = '';
+      const execution = await session.start(request, (_fd, data) => (out += data.toString()));
+      const result = await execution.done;
+      // The tree gives it back on the turn after the exit.
+      await new Promise((r) => setImmediate(r));
+      return { result, cgroup: out.split('\n').find((l) => l.startsWith('0::')) };
+    };
+    const first = await where();
+    const second = await where();
+    expect(first.result.exitCode).toBe(0);
+    expect(second.cgroup).toBe(first.cgroup);
+    // Killed: SIGKILL goes through cgroup.kill, and a child later born into that cgroup would
+    // be SIGKILLed too (see CommandCgroup.release), so the next command must get another one.
+    const killed = await session.start({ command: 'cat /proc/self/cgroup; sleep 30' }, () => {});
+    killed.kill('SIGKILL');
+    expect((await killed.done).signal).toBe('SIGKILL');
+    await new Promise((r) => setImmediate(r));
+    const after = await where({ command: 'echo alive; cat /proc/self/cgroup' });
+    expect(after.result).toMatchObject({ exitCode: 0, signal: null });
     session.close();
   });
 
@@ -153,6 +191,15 @@ describe('commands in cgroups of their own', () => {
     session.close();
   });
 });
+
+const pid0 = (pids: number[]) => pids[0]!;
+
+/** Removed, or empty and kept for the next command (the pool takes back cgroups that were never cgroup.kill'ed). */
+function released(dir: string): boolean {
+  if (!existsSync(dir)) return true;
+  if (cgroups instanceof Error) return false;
+  return readFileSync(`${dir}/cgroup.events`, 'latin1').includes('populated 0');
+}
 
 function cgroupDir(execution: Execution): string {
   const cgroup = execution.tree.cgroup;
