@@ -54,19 +54,22 @@ describe('every way of ending a command kills its whole process group', () => {
     await s.connect();
     const contained = s.daemon!.capabilities.includes(Capabilities.CGROUP_KILL);
     if (!contained) console.log(`not checked: the setsid escapee, since this daemon does not announce ${Capabilities.CGROUP_KILL} (no writable cgroup2 here)`);
-    const h = await s.spawn('sleep 300 & echo $!; (sleep 301 & echo $!; wait) & setsid sleep 302 & echo $!; wait', {
+    // The escapee's line is tagged: the subshell's echo can come before or after it.
+    const h = await s.spawn('sleep 300 & echo $!; (sleep 301 & echo $!; wait) & setsid sleep 302 & echo "escapee $!"; wait', {
       signal: abort.signal,
       ...(way === 'the daemon-side timeout' ? { timeoutMs: 1500 } : {}),
     });
     const wait = h.wait();
     wait.catch(() => {});
     const pids: number[] = [];
+    let escapee = 0;
     for await (const { line } of h.lines()) {
-      pids.push(Number(line));
-      if (pids.length === 3) break;
+      if (line.startsWith('escapee ')) escapee = Number(line.slice('escapee '.length));
+      else pids.push(Number(line));
+      if (pids.length === 2 && escapee) break;
     }
+    pids.push(escapee);
     for (const pid of [h.pid, ...pids]) expect(alive(pid), `pid ${pid} before`).toBe(true);
-    const escapee = pids[2]!;
     try {
       await WAYS[way](s, abort, wait);
       // SIGTERM first, SIGKILL after the default grace (2 s): everything is gone within a few seconds.

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
-import { CGROUPS_ENV } from '@conch/process';
+import { commandCgroups, setCgroupMode } from '@conch/process';
 import { ConchError, MAX_DURATION_MS, MIN_MAX_FRAME_BYTES, parseEndpoint } from '@conch/protocol';
 import type { LogLevel } from './config.js';
 import { Daemon } from './daemon.js';
@@ -16,7 +16,8 @@ const USAGE = `usage: conchd --listen ENDPOINT [--listen ENDPOINT…] [--token-f
   --log-level L       debug | info | warn | error | silent (default info); logs are JSON lines on stderr
   --cgroups MODE      auto | require | off (default auto): run each command in a cgroup of its own,
                       so that kills reach what left its process group; require refuses to start
-                      without cgroup2 (mounted, and writable by conchd); off is CONCH_CGROUPS=off
+                      without cgroup2 (mounted, and writable by conchd); off (or CONCH_CGROUPS=off
+                      in its environment) does without
 
 Limits (defaults in parentheses):
   --max-sessions N        live sessions (1024)
@@ -123,8 +124,9 @@ async function main(): Promise<void> {
   if (!LOG_LEVELS.includes(logLevel)) fail(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   const cgroups = opts.cgroups;
   if (cgroups !== 'auto' && cgroups !== 'require' && cgroups !== 'off') fail('--cgroups must be one of auto, require, off');
-  // Read where cgroups are first looked for, before anything spawns.
-  if (cgroups === 'off') process.env[CGROUPS_ENV] = 'off';
+  // Before anything spawns. (Not through CONCH_CGROUPS: the daemon's environment is where
+  // sessions start theirs from.)
+  setCgroupMode(cgroups);
   const allowCids = (opts['allow-cid'] ?? []).map((text) => {
     if (!/^\d+$/.test(text) || Number(text) > 0xffffffff) fail(`--allow-cid expects a CID number, got ${JSON.stringify(text)}`);
     return Number(text);
@@ -197,6 +199,10 @@ async function main(): Promise<void> {
   }
   log.info('ready', { version: DAEMON_VERSION, pid: process.pid, endpoints: daemon.endpoints, instanceId: daemon.instanceId });
   await daemon.stopped;
+  // The daemon killed its commands and what those it still knew of left running; this is for
+  // the rest (commands it had forgotten), and removes the cgroups.
+  const cgroupsLeft = commandCgroups();
+  if (!(cgroupsLeft instanceof Error)) cgroupsLeft.destroy();
   log.info('stopped');
   // Let stderr drain and handles close rather than exiting mid-write. A handle we do not own
   // (stdin held by a TTY, a stuck fd) must not keep a stopped daemon alive: exit after a bound.
