@@ -30,6 +30,11 @@ export interface PosixSpawnBinding {
   closeReader(reader: ReaderHandle): void;
   /** Whether any process is left in process group `pgid` (above 1): kill(-pgid, 0) without an exception. */
   groupExists(pgid: number): boolean;
+  /**
+   * From now on, children join their cgroup by writing to cgroup.procs before their exec, as
+   * on kernels before 5.7 and off x86-64, instead of being born in it: for tests of that path.
+   */
+  joinByWrite(): void;
 }
 
 /** The addon's reader: an opaque external. */
