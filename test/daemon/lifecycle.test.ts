@@ -46,7 +46,7 @@ describe('conchd lifecycle', () => {
     expect(s.status).toMatchObject({ state: 'unavailable', reason: 'closed' });
   });
 
-  it('at shutdown also kills what exited commands left running outside their group (setsid), where it has cgroups', async (ctx) => {
+  it('at shutdown also kills what exited commands left running outside their group (setsid), forgotten ones too, where it has cgroups', async (ctx) => {
     const daemon = await startDaemon();
     const s = new VsockShellSession(daemon.endpoint);
     await s.connect();
@@ -64,6 +64,16 @@ describe('conchd lifecycle', () => {
     // SIGKILL through cgroup.kill: the process dies as the kernel gets to it.
     for (let i = 0; i < 100 && alive(leftover); i++) await new Promise((r) => setTimeout(r, 50));
     expect(alive(leftover)).toBe(false);
+
+    // Also for a command the daemon no longer knows of (forgotten at once with --max-exited 0):
+    // what is left in its cgroups goes when conchd exits.
+    const forgetful = await startDaemon(['--max-exited', '0']);
+    const f = new VsockShellSession(forgetful.endpoint);
+    const forgotten = Number((await f.exec('setsid sleep 300 > /dev/null 2>&1 & echo $!')).stdout);
+    expect(alive(forgotten)).toBe(true);
+    expect(await forgetful.stop('SIGTERM')).toBe(0);
+    for (let i = 0; i < 100 && alive(forgotten); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(alive(forgotten)).toBe(false);
   });
 
   it('--cgroups: off runs without them and says so; require refuses to start without them', async () => {
