@@ -83,6 +83,19 @@ describe('conchd under bad input', () => {
     c.close();
   });
 
+  it('answers a terminal side over 65535 cells with INVALID_MESSAGE, not an internal error, and runs nothing', async () => {
+    const c = await RawClient.connect(daemon.socket);
+    await c.hello();
+    c.send({ type: 'SpawnSession', id: 1 });
+    const { session } = (await c.next((f) => f.type === 'SessionSpawned')) as unknown as { session: string };
+    c.send({ type: 'ExecCommand', id: 2, session, argv: ['true'], pty: { cols: 70000, rows: 24 } });
+    expect(await c.next((f) => f.type === 'Error')).toMatchObject({ code: ErrorCodes.INVALID_MESSAGE, id: 2 });
+    c.send({ type: 'Resize', id: 3, command: 'c1', cols: 80, rows: 65536 });
+    expect(await c.next((f) => f.type === 'Error')).toMatchObject({ code: ErrorCodes.INVALID_MESSAGE, id: 3 });
+    c.close();
+    await stillServing();
+  });
+
   it('answers unknown session and command ids with typed errors', async () => {
     const c = await RawClient.connect(daemon.socket);
     await c.hello();

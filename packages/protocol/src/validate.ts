@@ -6,11 +6,14 @@ import {
   type Validator,
 } from './schema.js';
 import { isSignalName } from './signals.js';
+import { MAX_TERMINAL_CELLS, isTerminalCells } from './terminal-size.js';
 
 const signal: Validator<string> = (v, path) => (isSignalName(v) ? v : fail(path, 'a signal name such as "SIGTERM"', v));
 const id = uint;
 const ref = nonEmptyStr;
-const pty = object({ cols: positiveInt, rows: positiveInt, term: optional(cstr) });
+/** A terminal side the kernel can set (16-bit winsize fields): larger is a bad message, not the daemon's internal error. */
+const cells: Validator<number> = (v, path) => (typeof v === 'number' && isTerminalCells(v) ? v : fail(path, `whole cells from 1 to ${MAX_TERMINAL_CELLS}`, v));
+const pty = object({ cols: cells, rows: cells, term: optional(cstr) });
 const limits = object({
   maxSessions: uint, maxProcesses: uint, maxFrameBytes: uint, maxQueuedStdinBytes: uint, ringBytes: uint, defaultWindowBytes: uint,
 });
@@ -50,7 +53,7 @@ const clientValidators: Validators<ClientMessage> = {
   Input: object({ command: ref, data: bytes }),
   EndInput: object({ command: ref }),
   Credit: object({ command: ref, fd: literal(1, 2), bytes: positiveInt }),
-  Resize: object({ id, command: ref, cols: positiveInt, rows: positiveInt }),
+  Resize: object({ id, command: ref, cols: cells, rows: cells }),
   Signal: object({ id, command: ref, signal }),
   KillCommand: object({ id, command: ref, signal: optional(signal), graceMs: optional(durationMs) }),
   KillSession: object({ id, session: ref, signal: optional(signal), graceMs: optional(durationMs), keepSession: optional(bool) }),

@@ -73,7 +73,7 @@ export const clientArbitraries: ByType<ClientMessage> = {
   Input: fc.record({ type: fc.constant('Input'), command: ref, data: bytes }),
   EndInput: fc.record({ type: fc.constant('EndInput'), command: ref }),
   Credit: fc.record({ type: fc.constant('Credit'), command: ref, fd: fc.constantFrom(1 as const, 2 as const), bytes: positive }),
-  Resize: fc.record({ type: fc.constant('Resize'), id, command: ref, cols: positive, rows: positive }),
+  Resize: fc.record({ type: fc.constant('Resize'), id, command: ref, cols: fc.integer({ min: 1, max: 0xffff }), rows: fc.integer({ min: 1, max: 0xffff }) }),
   Signal: fc.record({ type: fc.constant('Signal'), id, command: ref, signal }),
   KillCommand: fc.record(
     { type: fc.constant('KillCommand'), id, command: ref, signal, graceMs: duration },

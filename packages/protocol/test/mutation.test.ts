@@ -164,6 +164,21 @@ describe.each(sets)('validation of mutated $direction messages', ({ arbitraries,
   });
 });
 
+describe('terminal sizes', () => {
+  it('take 1 to 65535 cells a side (the kernel\'s 16-bit winsize), in ExecCommand, SpawnSession and Resize alike', () => {
+    const exec = (cols: number, rows: number) => ({ type: 'ExecCommand', id: 1, session: 's1', argv: ['true'], pty: { cols, rows } });
+    const spawn = (cols: number, rows: number) => ({ type: 'SpawnSession', id: 2, interactive: { pty: { cols, rows } } });
+    const resize = (cols: number, rows: number) => ({ type: 'Resize', id: 3, command: 'c1', cols, rows });
+    for (const make of [exec, spawn, resize]) {
+      expect(() => validateClientMessage(make(1, 65535))).not.toThrow();
+      expect(() => validateClientMessage(make(65535, 1))).not.toThrow();
+      for (const [cols, rows] of [[65536, 24], [80, 65536], [0, 24], [80.5, 24], [2 ** 32 + 80, 24]] as const) {
+        expect(rejection(validateClientMessage, make(cols, rows))).toMatchObject({ code: 'INVALID_MESSAGE' });
+      }
+    }
+  });
+});
+
 describe('error paths', () => {
   it('name the exact field, whichever message or array element reached a shared validator last', () => {
     const message = (value: unknown, validate: (v: unknown) => unknown) => rejection(validate, value).message;
@@ -171,8 +186,8 @@ describe('error paths', () => {
     const spawn = (cols: unknown) => ({ type: 'SpawnSession', id: 2, interactive: { pty: { cols, rows: 24 } } });
     // The pty validator is one object shared by both messages: its cached paths must follow the caller.
     for (let i = 0; i < 3; i++) {
-      expect(message(exec(0), validateClientMessage)).toBe('ExecCommand.pty.cols: expected a positive integer, got 0');
-      expect(message(spawn(-1), validateClientMessage)).toBe('SpawnSession.interactive.pty.cols: expected a positive integer, got -1');
+      expect(message(exec(0), validateClientMessage)).toBe('ExecCommand.pty.cols: expected whole cells from 1 to 65535, got 0');
+      expect(message(spawn(-1), validateClientMessage)).toBe('SpawnSession.interactive.pty.cols: expected whole cells from 1 to 65535, got -1');
     }
     const info = (pid: unknown) => ({ command: 'c1', pid, argv: ['true'], pty: false, state: 'exited', exitCode: 0, signal: null, stdoutBytes: 0, stderrBytes: 0, attached: false });
     const list = (bad: number) => ({
