@@ -71,6 +71,11 @@ class FreezableProxy {
     return new Promise((r) => server.listen(path, () => r(proxy!)));
   }
 
+  /** Ends every client connection (and its upstream) as a broken link would. */
+  dropClients(): void {
+    for (const client of this.#clients) client.destroy();
+  }
+
   /** Client connections the proxy holds open: what a QEMU chardev would be serving. */
   get openClients(): number {
     return this.#clients.size;
@@ -299,6 +304,43 @@ describe('faults', () => {
       expect(closed, 'close() was still waiting after 10 s for a daemon that does not answer').toBe(true);
       console.log(`close() with a silent daemon returned in ${(performance.now() - started).toFixed(0)} ms`);
       expect(await released(), 'the silent connection is still open after close()').toBe(true);
+    } finally {
+      proxy.close();
+      await daemon.stop();
+    }
+  });
+
+  it('close() cancels a connect or a reconnect in flight at once, rather than wait out its timeout', async () => {
+    // A daemon whose link went silent: the proxy takes connections and passes nothing on.
+    const daemon = stopAfterTest(await startDaemon());
+    const proxy = await FreezableProxy.start(daemon.socket);
+    try {
+      proxy.frozen = true;
+      const s = new VsockShellSession(`unix:${proxy.path}`, { connectTimeoutMs: 30_000 });
+      const connecting = s.connect();
+      await until(() => (proxy.openClients === 1 ? true : undefined), 5000);
+      const started = performance.now();
+      await s.close();
+      const closeMs = performance.now() - started;
+      expect(await connecting).toMatchObject({ state: 'unavailable', reason: 'closed', message: 'the session was closed' });
+      // Bounded far below the 30 s the attempt would have taken; the measured value is printed.
+      console.log(`close() during a connect to a silent daemon returned in ${closeMs.toFixed(0)} ms`);
+      expect(closeMs).toBeLessThan(5000);
+      expect(await until(() => (proxy.openClients === 0 ? true : undefined), 5000)).toBe(true);
+
+      // The same while reconnecting: the link drops, and every new connection finds silence.
+      proxy.frozen = false;
+      const r = new VsockShellSession(`unix:${proxy.path}`, { reconnect: true, reconnectTimeoutMs: 60_000, connectTimeoutMs: 30_000, keepaliveMs: 0 });
+      expect((await r.connect()).state).toBe('ready');
+      proxy.frozen = true;
+      proxy.dropClients();
+      await until(() => (r.status.state === 'connecting' && proxy.openClients === 1 ? true : undefined), 10_000);
+      const again = performance.now();
+      await r.close();
+      const reconnectCloseMs = performance.now() - again;
+      console.log(`close() during a reconnect to a silent daemon returned in ${reconnectCloseMs.toFixed(0)} ms`);
+      expect(reconnectCloseMs).toBeLessThan(5000);
+      expect(r.status).toMatchObject({ state: 'unavailable', reason: 'closed' });
     } finally {
       proxy.close();
       await daemon.stop();

@@ -1,4 +1,5 @@
 import { Capabilities, formatEndpoint, parseEndpoint, type Endpoint, type SessionInfo } from '@conch/protocol';
+import { cancellable } from './cancellable.js';
 import { ClientConnection, HELLO_RETRY_MS } from './client-connection.js';
 import type { CommandHandle } from './command-handle.js';
 import { UnavailableError } from './errors.js';
@@ -74,6 +75,8 @@ export class VsockShellSession extends SessionBase {
   readonly #commands = new Map<string, RemoteCommand>();
   #status: SessionStatus;
   #connecting: Promise<SessionStatus> | undefined;
+  /** Aborted by close(): the connect or reconnect in flight gives up at once, transport and all. */
+  #attempt = new AbortController();
   #connection: ClientConnection | undefined;
   #session: string | undefined;
   #instanceId: string | undefined;
@@ -222,7 +225,9 @@ export class VsockShellSession extends SessionBase {
   async close(): Promise<void> {
     this.#closedByUser = true;
     this.#status = CLOSED_BY_USER(this.endpoint);
-    // An attempt in flight sees #closedByUser when it lands and closes what it opened.
+    // An attempt in flight stops where it is (a daemon that went silent would otherwise hold
+    // close() for the whole connect timeout) and closes what it opened.
+    this.#attempt.abort();
     await this.#connecting?.catch(() => {});
     const connection = this.#connection;
     if (connection && !connection.closed && this.#session !== undefined) {
@@ -264,17 +269,25 @@ export class VsockShellSession extends SessionBase {
   async #open(timeoutMs = this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS): Promise<ClientConnection> {
     const target = this.#target!;
     const started = Date.now();
-    const stream = await openTransport(target, { timeoutMs });
-    return ClientConnection.handshake(
-      stream,
-      {
-        clientName: `conch-client/${CLIENT_VERSION}`,
-        connectTimeoutMs: Math.max(1, timeoutMs - (Date.now() - started)),
-        keepaliveMs: this.#options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS,
-        ...definedOnly({ token: this.#options.token, log: this.#options.log }),
-      },
-      formatEndpoint(target),
-    );
+    const signal = this.#attempt.signal;
+    const stream = await cancellable(openTransport(target, { timeoutMs }), signal, (late) => late.destroy());
+    // Ours from here: close() destroys it, which ends the handshake's wait at once.
+    const onAbort = () => stream.destroy();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await ClientConnection.handshake(
+        stream,
+        {
+          clientName: `conch-client/${CLIENT_VERSION}`,
+          connectTimeoutMs: Math.max(1, timeoutMs - (Date.now() - started)),
+          keepaliveMs: this.#options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS,
+          ...definedOnly({ token: this.#options.token, log: this.#options.log }),
+        },
+        formatEndpoint(target),
+      );
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
   }
 
   async #connect(): Promise<SessionStatus> {
@@ -285,7 +298,8 @@ export class VsockShellSession extends SessionBase {
     for (let attempt = 1; ; attempt++) {
       let opened: ClientConnection | undefined;
       try {
-        const connection = this.#parent ? await this.#parent.#ready() : (opened = await this.#open(Math.max(1, remaining())));
+        const signal = this.#attempt.signal;
+        const connection = this.#parent ? await cancellable(this.#parent.#ready(), signal) : (opened = await this.#open(Math.max(1, remaining())));
         if (this.#abandon(connection)) return this.#status;
         // Connecting ends with the daemon-side session: a daemon that handshakes but never answers
         // SpawnSession (or whose errors keep the keepalive content) must not hold connect() open.
@@ -294,10 +308,13 @@ export class VsockShellSession extends SessionBase {
         // reach the new one and draw the HANDSHAKE_REQUIRED that tells us to start over.
         const probe = connection === opened ? setInterval(() => connection.request({ type: 'Ping' }).catch(() => {}), HELLO_RETRY_MS) : undefined;
         try {
-          this.#session = await withDeadline(
-            this.#spawnSession(connection),
-            Math.max(1, remaining()),
-            () => new UnavailableError('connect-timeout', `the daemon at ${this.endpoint} did not create a session within ${timeoutMs} ms of connecting`),
+          this.#session = await cancellable(
+            withDeadline(
+              this.#spawnSession(connection),
+              Math.max(1, remaining()),
+              () => new UnavailableError('connect-timeout', `the daemon at ${this.endpoint} did not create a session within ${timeoutMs} ms of connecting`),
+            ),
+            signal,
           );
         } finally {
           clearInterval(probe);
@@ -309,6 +326,10 @@ export class VsockShellSession extends SessionBase {
       } catch (err) {
         // A connection opened for this attempt is not adopted: close it, or it holds the transport.
         opened?.close();
+        if (this.#closedByUser) {
+          this.#status = CLOSED_BY_USER(this.endpoint);
+          return this.#status;
+        }
         // Lost right after the handshake, before any state of ours exists on it: on virtio-serial
         // the daemon's end can close and reopen just then (the host cannot see it), so a fresh
         // handshake is the whole remedy. Only within the connect bound, and never after close().
@@ -384,12 +405,13 @@ export class VsockShellSession extends SessionBase {
         const connection = await this.#open(budget);
         if (this.#abandon(connection)) return this.#status;
         const previous = this.#instanceId;
+        const signal = this.#attempt.signal;
         if (connection.welcome.instanceId !== previous) {
           // A new daemon instance knows nothing of our commands: report them lost, never exited.
           const lost = `the daemon restarted (instance ${previous} → ${connection.welcome.instanceId})`;
           for (const remote of this.#commands.values()) remote.lose(lost);
           try {
-            this.#session = await this.#spawnSession(connection);
+            this.#session = await cancellable(this.#spawnSession(connection), signal);
           } catch (err) {
             // Not adopted: nothing else would ever close it.
             connection.close();
@@ -401,6 +423,7 @@ export class VsockShellSession extends SessionBase {
         log?.({ event: 'reconnected', attempt, instanceId: connection.welcome.instanceId });
         return this.#status;
       } catch (err) {
+        if (this.#closedByUser) return this.#status;
         log?.({ event: 'reconnect failed', attempt, error: (err as Error).message });
         if (remaining() <= 0) {
           this.#status = { state: 'unavailable', endpoint: this.endpoint, reason: 'closed', message: `${why}; reconnecting failed: ${(err as Error).message}` };
@@ -408,7 +431,7 @@ export class VsockShellSession extends SessionBase {
           return this.#status;
         }
         // The last wait ends at the bound, for one more attempt there, rather than give up early.
-        await new Promise((r) => setTimeout(r, Math.min(delay, remaining())));
+        await cancellable(new Promise((r) => setTimeout(r, Math.min(delay, remaining()))), this.#attempt.signal).catch(() => {});
         delay = Math.min(delay * 2, RECONNECT_MAX_DELAY_MS);
       }
     }
