@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -831,6 +832,60 @@ static napi_value js_probe(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * statusPipe() -> [readFd, writeFd]: a pipe for conch-exec-as --status-fd writeFd, from a
+ * spawner that cannot pass one itself (node-pty's forkpty, whose child keeps the fds that are
+ * not close-on-exec). The write end is the inheritable one, above 3 so that no dup2 onto the
+ * stdio fds can take its number; the caller closes it once the child has been forked.
+ */
+static napi_value js_status_pipe(napi_env env, napi_callback_info info) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) return throw_errno(env, errno, "pipe2");
+  if (above_stdio(&fds[0]) < 0 || above_stdio(&fds[1]) < 0 || fcntl(fds[1], F_SETFD, 0) < 0) {
+    int err = errno;
+    close_pair(fds);
+    return throw_errno(env, err, "fcntl");
+  }
+  napi_value out, v;
+  napi_create_array_with_length(env, 2, &out);
+  for (uint32_t i = 0; i < 2; i++) {
+    napi_create_int32(env, fds[i], &v);
+    napi_set_element(env, out, i, v);
+  }
+  return out;
+}
+
+/*
+ * readStatus(readFd, timeoutMs) -> null when the child exec'd (the pipe closed, or it said
+ * nothing within timeoutMs), else the errno error it reported ("exec"). Closes readFd. Blocks:
+ * conch-exec-as reaches its exec in well under a millisecond, having nothing to wait for.
+ */
+static napi_value js_read_status(napi_env env, napi_callback_info info) {
+  napi_value args[2];
+  size_t argc = 2;
+  int32_t fd, timeout;
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc < 2 || napi_get_value_int32(env, args[0], &fd) != napi_ok ||
+      napi_get_value_int32(env, args[1], &timeout) != napi_ok) {
+    return throw_type(env, "readStatus(fd, timeoutMs)");
+  }
+  int child_errno = 0;
+  struct pollfd p = { .fd = fd, .events = POLLIN };
+  int ready;
+  do ready = poll(&p, 1, timeout);
+  while (ready < 0 && errno == EINTR);
+  if (ready > 0) {
+    ssize_t n;
+    do n = read(fd, &child_errno, sizeof child_errno);
+    while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)sizeof child_errno) child_errno = 0;
+  }
+  close(fd);
+  if (child_errno) return errno_error(env, child_errno, "exec");
+  napi_value null;
+  napi_get_null(env, &null);
+  return null;
+}
+
+/*
  * joinByWrite() -> undefined: from now on children join their cgroup by the write in
  * child_main, as they do on kernels before 5.7 and on architectures without the trampoline:
  * for tests of that path on a machine that would not take it.
@@ -853,6 +908,8 @@ static napi_value init(napi_env env, napi_value exports) {
     { "closeReader", NULL, js_close_reader, NULL, NULL, NULL, napi_enumerable, NULL },
     { "groupExists", NULL, js_group_exists, NULL, NULL, NULL, napi_enumerable, NULL },
     { "joinByWrite", NULL, js_join_by_write, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "statusPipe", NULL, js_status_pipe, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "readStatus", NULL, js_read_status, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { posixSpawn } from '@conch/posix-spawn';
 import { normalizeSignal } from '@conch/protocol';
 import { cwdError } from './check-cwd.js';
@@ -21,16 +22,18 @@ import type { ProcessSpec, SpawnedProcess } from './spawned-process.js';
 export function spawnPipesPosix(spec: ProcessSpec): Promise<SpawnedProcess> {
   const file = spec.argv[0]!;
   let child;
+  let path: string | undefined;
   try {
     const user = requestedUser(spec);
+    path = file.includes('/') ? file : resolveExecutable(file, spec.env, spec.cwd);
     child = posixSpawn({
-      file: file.includes('/') ? file : resolveExecutable(file, spec.env, spec.cwd), argv: spec.argv, env: spec.env, cwd: spec.cwd, stdin: spec.stdin,
+      file: path, argv: spec.argv, env: spec.env, cwd: spec.cwd, stdin: spec.stdin,
       ...(user ? { user } : {}),
       ...(spec.cgroup ? { cgroup: spec.cgroup.path } : {}),
     });
   } catch (err) {
     const errno = err as NodeJS.ErrnoException;
-    return Promise.reject((errno.syscall === 'cgroup' ? undefined : cwdError(spec.cwd)) ?? spawnError(errno, file, spec.cwd));
+    return Promise.reject((errno.syscall === 'cgroup' ? undefined : cwdError(spec.cwd)) ?? spawnError(errno, file, spec.cwd, path && resolve(spec.cwd, path)));
   }
   const exited = child.exited.then(({ exitCode, signal }) =>
     signal !== null ? { exitCode: null, signal: normalizeSignal(signal) ?? 'SIGKILL' } : { exitCode, signal: null },

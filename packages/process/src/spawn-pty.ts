@@ -1,5 +1,7 @@
+import { closeSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Writable } from 'node:stream';
-import { execAsArgv, execAsHelper } from '@conch/posix-spawn';
+import { execAsArgv, execAsHelper, openExecStatus, posixSpawnAvailability, type ExecStatus } from '@conch/posix-spawn';
 import { ConchError, ErrorCodes, isTerminalCells, normalizeSignal } from '@conch/protocol';
 import { checkCwd } from './check-cwd.js';
 import { loadPtyBinding } from './node-pty-binding.js';
@@ -52,8 +54,16 @@ export async function spawnPty(spec: ProcessSpec): Promise<PtyProcess> {
   if (helper instanceof Error && user) {
     throw new ConchError(ErrorCodes.SPAWN_FAILED, `cannot run a PTY command as ${user.uid}:${user.gid} without conch-exec-as: ${helper.message}`, { file, cwd: spec.cwd });
   }
+  // How conch-exec-as says it could not exec (a #! interpreter that is missing, a refused user
+  // switch): an error here, as for pipe commands, rather than exit 127 and a line on the terminal.
+  let status: ExecStatus | undefined;
   if (!(helper instanceof Error)) {
-    const options = { ...(user ? { user } : {}), ...(spec.cgroup ? { cgroupProcs: spec.cgroup.procs } : {}) };
+    if (posixSpawnAvailability().available) status = openExecStatus();
+    const options = {
+      ...(user ? { user } : {}),
+      ...(spec.cgroup ? { cgroupProcs: spec.cgroup.procs } : {}),
+      ...(status ? { statusFd: status.writeFd } : {}),
+    };
     const [helperFile, ...helperArgs] = execAsArgv(helper, options, path, file, args);
     exec = { file: helperFile!, args: helperArgs };
   }
@@ -70,8 +80,15 @@ export async function spawnPty(spec: ProcessSpec): Promise<PtyProcess> {
       (exitCode, signal) => onExit(signal ? { exitCode: null, signal: normalizeSignal(signal) ?? 'SIGKILL' } : { exitCode, signal: null }),
     );
   } catch (err) {
+    status?.discard();
     // forkpty itself failed: no pty left (kernel.pty.max) or no process slots.
     throw new ConchError(ErrorCodes.SPAWN_FAILED, `cannot start ${JSON.stringify(file)} on a terminal: ${(err as Error).message}`, { file, cwd: spec.cwd }, { cause: err });
+  }
+  const failed = status?.wait();
+  if (failed) {
+    // It has exited already (node-pty reaps it); nothing will read its terminal.
+    closeSync(forked.fd);
+    throw spawnError(failed, file, spec.cwd, resolve(spec.cwd, path));
   }
 
   // Without conch-exec-as the child cannot join before it runs: as near as a move can be.

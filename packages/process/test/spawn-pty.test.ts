@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { groupAlive, signalGroup, spawnPty, type ProcessSpec, type PtyProcess } from '../src/index.js';
+import { groupAlive, signalGroup, spawnPipes, spawnPty, type ProcessSpec, type PtyProcess } from '../src/index.js';
 
 const env = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
 
@@ -187,6 +187,21 @@ describe('spawnPty', () => {
     // A directory is EACCES, as execve (and so a pipe command) says.
     await expect(spawnPty(spec(['/tmp']))).rejects.toMatchObject({ code: 'SPAWN_FAILED', details: { errno: 'EACCES' } });
     await expect(spawnPty(spec(['true'], { cwd: '/nonexistent' }))).rejects.toMatchObject({ code: 'SPAWN_FAILED', message: expect.stringContaining('working directory') });
+  });
+
+  it('rejects a script whose #! interpreter is missing with SPAWN_FAILED that says so, as for pipes: conch-exec-as reports it on a status pipe', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'conch-pty-'));
+    try {
+      const script = join(dir, 'bad-interpreter');
+      writeFileSync(script, '#!/no/such/interpreter\necho never\n', { mode: 0o755 });
+      const expected = { code: 'SPAWN_FAILED', details: { errno: 'ENOENT' }, message: expect.stringContaining('its interpreter') };
+      await expect(spawnPty(spec([script]))).rejects.toMatchObject(expected);
+      await expect(spawnPipes(spec([script]))).rejects.toMatchObject(expected);
+      // And a good one after it still runs: the status pipe closed at its exec.
+      expect(await collect(await start(spec(['sh', '-c', 'echo fine'])))).toMatchObject({ output: 'fine\r\n', exitCode: 0 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('runs an executable without a #! line as a /bin/sh script, as execvp does (through conch-exec-as)', async () => {
