@@ -35,10 +35,10 @@ export interface PosixSpawnBinding {
    * on kernels before 5.7 and off x86-64, instead of being born in it: for tests of that path.
    */
   joinByWrite(): void;
+  /** How many children started into a cgroup: born in it (clone3), or by their own write. */
+  cgroupSpawns(): { bornIn: number; joinedByWrite: number };
   /** [readFd, writeFd] for conch-exec-as --status-fd writeFd; the write end is inheritable (close it after the fork). */
   statusPipe(): [number, number];
-  /** null once the child exec'd (or said nothing within timeoutMs), else the errno error it reported. Closes readFd. */
-  readStatus(readFd: number, timeoutMs: number): NodeJS.ErrnoException | null;
 }
 
 /** The addon's reader: an opaque external. */

@@ -17,8 +17,9 @@
  * group (setsid, a double fork): the daemon kills commands by their cgroup.
  *
  * With --status-fd, a failure (of the switch or of the exec) is written to fd
- * N as an int errno before exiting, and a successful exec closes N, so the
- * spawner can tell "could not start" from "started and exited 126".
+ * N as an int errno before exiting (a failed cgroup join as -errno), and a
+ * successful exec closes N, so the spawner can tell "could not start" from
+ * "started and exited 126".
  * Failures also go to stderr, and exit 126, or 127 when PATH does not exist.
  *
  * A PATH the kernel cannot execute (ENOEXEC: no #! line) runs as a script of
@@ -43,9 +44,9 @@
 
 static int status_fd = -1;
 
-static void fail_with(int status, int err, const char* what, const char* detail) {
+static void fail_with(int status, int err, const char* what, const char* detail, int report) {
   if (status_fd >= 0) {
-    ssize_t ignored = write(status_fd, &err, sizeof err);
+    ssize_t ignored = write(status_fd, &report, sizeof report);
     (void)ignored;
   }
   fprintf(stderr, "conch-exec-as: %s %s: %s\n", what, detail, strerror(err));
@@ -53,7 +54,7 @@ static void fail_with(int status, int err, const char* what, const char* detail)
 }
 
 static void fail(int err, const char* what, const char* detail) {
-  fail_with(err == ENOENT ? 127 : 126, err, what, detail);
+  fail_with(err == ENOENT ? 127 : 126, err, what, detail, err);
 }
 
 static int parse_id(const char* text, char stop, const char** rest, unsigned long* out) {
@@ -108,8 +109,9 @@ int main(int argc, char** argv) {
   /* Before the user switch: joining takes write access to cgroup.procs, which root has. */
   if (cgroup) {
     int fd = open(cgroup, O_WRONLY | O_CLOEXEC);
-    /* 126 whatever the errno: a cgroup that is gone (ENOENT) is no missing program (127). */
-    if (fd < 0 || write(fd, "0", 1) != 1) fail_with(126, errno, "cannot join cgroup", cgroup);
+    /* 126 whatever the errno: a cgroup that is gone (ENOENT) is no missing program (127); and
+     * on the status fd as -errno, so that the spawner can tell the join from the exec. */
+    if (fd < 0 || write(fd, "0", 1) != 1) fail_with(126, errno, "cannot join cgroup", cgroup, -errno);
     close(fd);
   }
   cloexec_above_stdio();

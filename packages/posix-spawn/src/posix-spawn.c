@@ -21,7 +21,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -240,6 +239,9 @@ static int above_stdio(int* fd) {
   return 0;
 }
 
+/* Children started into a cgroup, by the way they got there: what joinByWrite's tests check. */
+static double born_in_cgroup = 0, joined_by_write = 0;
+
 /* x86-64 only: the trampoline below is the one part of this file that is per architecture, and
  * no other has been run. Elsewhere (arm64 too) children join their cgroup by the write in
  * child_main, which works everywhere and costs a kernel RCU grace period now and then. */
@@ -325,12 +327,14 @@ static pid_t spawn_child(child_plan* c, int cgroup_dir) {
     if (rc >= 0) {
       pid = (pid_t)rc;
       done = 1;
+      born_in_cgroup++;
     } else if (rc == -ENOSYS || rc == -EINVAL || rc == -E2BIG) {
       clone_into_cgroup_works = 0;
     } else {
       clone_errno = (int)-rc;
-      /* What only the cgroup can cause: gone (ENODEV, ENOENT), or one that may not hold processes (EBUSY, EOPNOTSUPP). */
-      if (rc == -ENODEV || rc == -ENOENT || rc == -EBUSY || rc == -EOPNOTSUPP) c->step = "cgroup";
+      /* What only the cgroup can cause: gone (ENODEV, ENOENT), one that may not hold processes
+       * (EBUSY, EOPNOTSUPP), or not ours to put processes in (EACCES). */
+      if (rc == -ENODEV || rc == -ENOENT || rc == -EBUSY || rc == -EOPNOTSUPP || rc == -EACCES) c->step = "cgroup";
       done = 1;
     }
   }
@@ -346,6 +350,7 @@ static pid_t spawn_child(child_plan* c, int cgroup_dir) {
   if (!done) {
     pid = clone(child_main, (char*)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, c);
     clone_errno = errno;
+    if (pid >= 0 && c->cgroup >= 0 && !c->error) joined_by_write++;
   }
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   munmap(stack, stack_size);
@@ -450,10 +455,11 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
     do n = read(st[0], &child_errno, sizeof child_errno);
     while (n < 0 && errno == EINTR);
     if (n == (ssize_t)sizeof child_errno) {
-      /* It reported and is exiting: reap it here, since no watcher will. */
+      /* It reported and is exiting: reap it here, since no watcher will. A negative errno is
+       * conch-exec-as's for its cgroup join, not for the exec. */
       int ignored;
       while (waitpid(pid, &ignored, 0) < 0 && errno == EINTR) {}
-      throw_errno(env, child_errno, "exec");
+      throw_errno(env, child_errno < 0 ? -child_errno : child_errno, child_errno < 0 ? "cgroup" : "exec");
       goto done;
     }
   }
@@ -855,37 +861,6 @@ static napi_value js_status_pipe(napi_env env, napi_callback_info info) {
 }
 
 /*
- * readStatus(readFd, timeoutMs) -> null when the child exec'd (the pipe closed, or it said
- * nothing within timeoutMs), else the errno error it reported ("exec"). Closes readFd. Blocks:
- * conch-exec-as reaches its exec in well under a millisecond, having nothing to wait for.
- */
-static napi_value js_read_status(napi_env env, napi_callback_info info) {
-  napi_value args[2];
-  size_t argc = 2;
-  int32_t fd, timeout;
-  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc < 2 || napi_get_value_int32(env, args[0], &fd) != napi_ok ||
-      napi_get_value_int32(env, args[1], &timeout) != napi_ok) {
-    return throw_type(env, "readStatus(fd, timeoutMs)");
-  }
-  int child_errno = 0;
-  struct pollfd p = { .fd = fd, .events = POLLIN };
-  int ready;
-  do ready = poll(&p, 1, timeout);
-  while (ready < 0 && errno == EINTR);
-  if (ready > 0) {
-    ssize_t n;
-    do n = read(fd, &child_errno, sizeof child_errno);
-    while (n < 0 && errno == EINTR);
-    if (n != (ssize_t)sizeof child_errno) child_errno = 0;
-  }
-  close(fd);
-  if (child_errno) return errno_error(env, child_errno, "exec");
-  napi_value null;
-  napi_get_null(env, &null);
-  return null;
-}
-
-/*
  * joinByWrite() -> undefined: from now on children join their cgroup by the write in
  * child_main, as they do on kernels before 5.7 and on architectures without the trampoline:
  * for tests of that path on a machine that would not take it.
@@ -895,6 +870,17 @@ static napi_value js_join_by_write(napi_env env, napi_callback_info info) {
   clone_into_cgroup_works = 0;
 #endif
   return NULL;
+}
+
+/* cgroupSpawns() -> { bornIn, joinedByWrite }: how many children started into a cgroup each way. */
+static napi_value js_cgroup_spawns(napi_env env, napi_callback_info info) {
+  napi_value out, v;
+  napi_create_object(env, &out);
+  napi_create_double(env, born_in_cgroup, &v);
+  napi_set_named_property(env, out, "bornIn", v);
+  napi_create_double(env, joined_by_write, &v);
+  napi_set_named_property(env, out, "joinedByWrite", v);
+  return out;
 }
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -909,7 +895,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "groupExists", NULL, js_group_exists, NULL, NULL, NULL, napi_enumerable, NULL },
     { "joinByWrite", NULL, js_join_by_write, NULL, NULL, NULL, napi_enumerable, NULL },
     { "statusPipe", NULL, js_status_pipe, NULL, NULL, NULL, napi_enumerable, NULL },
-    { "readStatus", NULL, js_read_status, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "cgroupSpawns", NULL, js_cgroup_spawns, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -48,7 +48,7 @@ export class CommandCgroup {
     return join(this.path, 'cgroup.procs');
   }
 
-  /** The pids in it now; none once it is removed. */
+  /** The pids in it now; none once it is removed (or when it cannot be read: nothing to signal then). */
   pids(): number[] {
     let text: string;
     try {
@@ -61,13 +61,27 @@ export class CommandCgroup {
     return text.split('\n').map(Number).filter((pid) => pid > 0 && pid !== process.pid);
   }
 
-  /** Whether any process is left (cgroup.events says so without listing them). */
+  /**
+   * Whether any process is left (cgroup.events says so without listing them). Only a cgroup
+   * that is gone is empty for sure; one that cannot be read now (EMFILE) counts as populated,
+   * or it could go back to the pool, and to another command, with a process still in it.
+   */
   populated(): boolean {
     try {
       return readFileSync(join(this.path, 'cgroup.events'), 'latin1').includes('populated 1');
-    } catch {
-      return false;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code !== 'ENOENT';
     }
+  }
+
+  /**
+   * Not to be reused: it was killed through cgroup.kill, by us or by its own workload (a leader
+   * killed by SIGKILL says so), and a process later born into it with CLONE_INTO_CGROUP was
+   * SIGKILLed at once here (Linux 6.18 compares the parent's cgroup's kill count, not the
+   * target's).
+   */
+  markKilled(): void {
+    this.#killed = true;
   }
 
   /**
@@ -94,7 +108,7 @@ export class CommandCgroup {
    * so no child can be born unseen. Older kernels get each listed pid killed, until none is left.
    */
   kill(): void {
-    this.#killed = true;
+    this.markKilled();
     try {
       writeFileSync(join(this.path, 'cgroup.kill'), '1');
       return;
@@ -109,9 +123,13 @@ export class CommandCgroup {
    * process is left, and then it stays.
    */
   release(): boolean {
-    // Not one that was killed through cgroup.kill: a process later born into it with
-    // CLONE_INTO_CGROUP was SIGKILLed at once here (Linux 6.18: the kill sequence the fork
-    // compares is read from the parent's cgroup, not from the one it is born into).
+    if (this.populated()) {
+      // Still exiting (a child that failed to exec), or unreadable: never to the pool; removed
+      // once it can be, or left for the sweep.
+      setTimeout(() => this.remove(), 1000).unref();
+      return false;
+    }
+    // Not one that was killed (see markKilled), nor one whose first process came in late.
     if (this.#owner && !this.#joinedLate && !this.#killed && this.#owner.keep(this.path)) return true;
     return this.remove();
   }

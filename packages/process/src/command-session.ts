@@ -142,7 +142,8 @@ export class CommandSession {
         // Its cgroup went between take() and the spawn (removed by hand, or by another
         // daemon's sweep that took us for dead): once more, with a fresh one.
         if (!isCgroupError(err)) throw err;
-        cgroup?.release();
+        // Not back to the pool: it is that cgroup which failed.
+        cgroup?.remove();
         cgroup = takeCgroup();
         spec = { ...spec, ...(cgroup ? { cgroup } : {}) };
         return spawn(spec);
@@ -155,7 +156,8 @@ export class CommandSession {
       // the session stays where it was until a command changes directory. Checked only once a
       // spawn has failed: no stat on the exec path.
       if (request.cwd !== undefined || isDirectory(cwd) || isCgroupError(err)) {
-        cgroup?.release();
+        if (isCgroupError(err)) cgroup?.remove();
+        else cgroup?.release();
         throw err;
       }
       standIn = removedCwdStandIn();

@@ -82,7 +82,7 @@ export class Execution {
     const exited = process.exited.then((exit) => {
       this.#exit = exit;
       clearTimeout(this.#timeout);
-      tree.leaderExited();
+      tree.leaderExited(exit);
       // Node's ChildProcess resumes its stdio streams on the tick after 'exit' (flushStdio, so
       // that unread output cannot keep the process object alive), which would bypass our
       // backpressure: a paused stream would then read whatever a background writer produces,

@@ -31,9 +31,11 @@ export class ProcessTree {
    * Called when the leader has exited and been reaped. Watches for the rest to go, then
    * removes the cgroup; until then, a kill still reaches what the leader left behind.
    */
-  leaderExited(): void {
+  leaderExited(exit?: { readonly signal: string | null }): void {
     if (this.#leaderExited) return;
     this.#leaderExited = true;
+    // Killed by SIGKILL: perhaps through cgroup.kill by its own workload, which we cannot see.
+    if (exit?.signal === 'SIGKILL') this.cgroup?.markKilled();
     // Looked at after the exit has been dealt with: an exec's reply need not wait for a rmdir.
     setImmediate(() => {
       if (!this.alive()) return;

@@ -58,7 +58,12 @@ export async function spawnPty(spec: ProcessSpec): Promise<PtyProcess> {
   // switch): an error here, as for pipe commands, rather than exit 127 and a line on the terminal.
   let status: ExecStatus | undefined;
   if (!(helper instanceof Error)) {
-    if (posixSpawnAvailability().available) status = openExecStatus();
+    try {
+      if (posixSpawnAvailability().available) status = openExecStatus();
+    } catch (err) {
+      // Out of fds (EMFILE), as a spawn would be.
+      throw spawnError(err as NodeJS.ErrnoException, file, spec.cwd);
+    }
     const options = {
       ...(user ? { user } : {}),
       ...(spec.cgroup ? { cgroupProcs: spec.cgroup.procs } : {}),
@@ -84,17 +89,17 @@ export async function spawnPty(spec: ProcessSpec): Promise<PtyProcess> {
     // forkpty itself failed: no pty left (kernel.pty.max) or no process slots.
     throw new ConchError(ErrorCodes.SPAWN_FAILED, `cannot start ${JSON.stringify(file)} on a terminal: ${(err as Error).message}`, { file, cwd: spec.cwd }, { cause: err });
   }
-  const failed = status?.wait();
-  if (failed) {
-    // It has exited already (node-pty reaps it); nothing will read its terminal.
-    closeSync(forked.fd);
-    throw spawnError(failed, file, spec.cwd, resolve(spec.cwd, path));
-  }
-
   // Without conch-exec-as the child cannot join before it runs: as near as a move can be.
   if (helper instanceof Error) spec.cgroup?.adopt(forked.pid);
   // Before anything can read the master: see terminal-hold.ts for the SIGHUP this prevents.
   const releaseTerminal = holdTerminal(forked.pty);
+  const failed = await status?.wait();
+  if (failed) {
+    // It has exited already (node-pty reaps it); nothing will read its terminal.
+    releaseTerminal();
+    closeSync(forked.fd);
+    throw spawnError(failed, file, spec.cwd, resolve(spec.cwd, path));
+  }
   void exited.then(releaseTerminal);
   const master = new PtyMaster(forked.fd);
   const stdin = spec.stdin

@@ -18,11 +18,16 @@ describe('commands that join their cgroup by writing to cgroup.procs', () => {
       ctx.skip();
     }
     binding().joinByWrite();
+    const before = binding().cgroupSpawns();
     const session = new CommandSession({ cwd: '/' });
     let out = '';
     const execution = await session.start({ command: "cat /proc/self/cgroup; setsid sh -c 'echo $$; exec sleep 306' & sleep 300", killGraceMs: 200 }, (_fd, data) => (out += data.toString()));
     for (let i = 0; i < 200 && !/^\d+$/m.test(out); i++) await new Promise((r) => setTimeout(r, 25));
     const cgroup = execution.tree.cgroup!;
+    // This command went the write's way, and not clone3's.
+    const after = binding().cgroupSpawns();
+    expect(after.joinedByWrite).toBe(before.joinedByWrite + 1);
+    expect(after.bornIn).toBe(before.bornIn);
     expect(out).toContain(`0::${readFileSync(`/proc/${execution.pid}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::'))!.slice(3)}\n`);
     expect(cgroup.pids().length).toBeGreaterThanOrEqual(2);
     const escapee = Number(/^(\d+)$/m.exec(out)![1]);

@@ -4,6 +4,8 @@ import { basename, posix } from 'node:path';
 import { execAsHelper, posixSpawn } from '@conch/posix-spawn';
 import { signalNumber } from '@conch/protocol';
 import { describe, expect, it, vi } from 'vitest';
+// The addon's own counters; the package exports no way to them.
+import { binding } from '../../posix-spawn/src/binding.js';
 import { CommandSession, commandCgroups, type CommandRequest, type Execution } from '../src/index.js';
 
 /**
@@ -57,7 +59,11 @@ describe('commands in cgroups of their own', () => {
     if (cgroups instanceof Error) return;
     const cgroup = cgroups.take();
     const expected = `0::${posix.join(cgroupOf(process.pid), basename(cgroups.path), basename(cgroup.path))}`;
+    const spawns = binding().cgroupSpawns();
     const child = posixSpawn({ file: '/bin/cat', argv: ['cat', '/proc/self/cgroup'], env: {}, cwd: '/', stdin: false, cgroup: cgroup.path });
+    // Born in it (clone3's CLONE_INTO_CGROUP) on x86-64; elsewhere by its own write.
+    const way = process.arch === 'x64' ? 'bornIn' : 'joinedByWrite';
+    expect(binding().cgroupSpawns()[way]).toBe(spawns[way] + 1);
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     await new Promise<void>((r) => child.stdout.once('end', () => r()));
@@ -166,12 +172,22 @@ describe('commands in cgroups of their own', () => {
     expect(second.cgroup).toBe(first.cgroup);
     // Killed: SIGKILL goes through cgroup.kill, and a child later born into that cgroup would
     // be SIGKILLed too (see CommandCgroup.release), so the next command must get another one.
-    const killed = await session.start({ command: 'cat /proc/self/cgroup; sleep 30' }, () => {});
+    let killedOut = '';
+    const killed = await session.start({ command: 'cat /proc/self/cgroup; sleep 30' }, (_fd, data) => (killedOut += data.toString()));
+    await until(() => killedOut.includes('0::'), 'the doomed command said where it runs');
     killed.kill('SIGKILL');
     expect((await killed.done).signal).toBe('SIGKILL');
     await new Promise((r) => setImmediate(r));
     const after = await where({ command: 'echo alive; cat /proc/self/cgroup' });
     expect(after.result).toMatchObject({ exitCode: 0, signal: null });
+    expect(after.cgroup).not.toBe(killedOut.split('\n').find((l) => l.startsWith('0::')));
+    // A leader that died of SIGKILL may have been killed through cgroup.kill by its own
+    // workload, which we cannot see: its cgroup is not reused either.
+    const selfKilled = await where({ command: 'cat /proc/self/cgroup; kill -KILL $$' });
+    expect(selfKilled.result.signal).toBe('SIGKILL');
+    const next = await where();
+    expect(next.result.exitCode).toBe(0);
+    expect(next.cgroup).not.toBe(selfKilled.cgroup);
     session.close();
   });
 
