@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes } from '@conch/shell-client';
 import { startDaemon, type DaemonProcess } from '../helpers/daemon-process.js';
@@ -24,7 +28,11 @@ describe('attaching to a command whose stdin queue is full', () => {
     await a.hello();
     a.send({ type: 'SpawnSession', id: 1, onDisconnect: { policy: 'keep', keepMs: 30_000 } });
     const { session } = (await a.next((f) => f.type === 'SessionSpawned')) as { session: string };
-    a.send({ type: 'ExecCommand', id: 2, session, argv: ['sh', '-c', 'sleep 2; wc -c'], stdin: true });
+    // The command reads nothing until the test opens the gate (a fifo), whatever the machine's load.
+    const dir = mkdtempSync(join(tmpdir(), 'conch-attach-'));
+    const gate = join(dir, 'gate');
+    execFileSync('mkfifo', [gate]);
+    a.send({ type: 'ExecCommand', id: 2, session, argv: ['sh', '-c', `cat ${gate} > /dev/null; wc -c`], stdin: true });
     const { command } = (await a.next((f) => f.type === 'CommandStarted')) as { command: string };
     for (let i = 0; i < OFFERED; i++) a.send({ type: 'Input', command, data: new Uint8Array(CHUNK).fill(97) });
     // What did not fit is refused, typed, chunk by chunk; the rest is queued.
@@ -43,7 +51,12 @@ describe('attaching to a command whose stdin queue is full', () => {
     expect(attached.stdin).toBe(true);
     // The queue is full: less room than one more chunk.
     expect(attached.stdinWindow).toBeLessThan(CHUNK);
-    // Credit comes once `wc` reads (after the sleep), for this client, which now follows the command.
+    // None comes while the command does not read.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(b.frames.filter((f) => f.type === 'Credit' && f.fd === 0)).toEqual([]);
+    // Open the gate (the writer's open waits for cat's, which is waiting already): credit comes
+    // once `wc` reads, for this client, which now follows the command.
+    writeFileSync(gate, '');
     let credit = attached.stdinWindow;
     while (credit < CHUNK) {
       const c = (await b.next((f) => f.type === 'Credit' && f.fd === 0, 15_000)) as { bytes: number };
@@ -56,5 +69,6 @@ describe('attaching to a command whose stdin queue is full', () => {
     expect(await b.next((f) => f.type === 'CommandExited', 15_000)).toMatchObject({ exitCode: 0 });
     expect(b.frames.filter((f) => f.type === 'Error')).toEqual([]);
     b.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -44,6 +44,8 @@ class FreezableProxy {
   readonly #sockets = new Set<Socket>();
   readonly #clients = new Set<Socket>();
   frozen = false;
+  /** Holds what the daemon sends for this long before passing it on. */
+  replyDelayMs = 0;
 
   private constructor(path: string, server: Server) {
     this.path = path;
@@ -62,7 +64,12 @@ class FreezableProxy {
         s.on('error', () => {});
       }
       client.on('data', (d) => proxy!.frozen || upstream.write(d));
-      upstream.on('data', (d) => proxy!.frozen || client.write(d));
+      upstream.on('data', (d) => {
+        if (proxy!.frozen) return;
+        // Every reply late by the same delay: their order stays.
+        if (proxy!.replyDelayMs > 0) setTimeout(() => client.write(d), proxy!.replyDelayMs);
+        else client.write(d);
+      });
       // While frozen, a close is not passed on either: the other side sees silence, not an end.
       client.on('close', () => proxy!.frozen || upstream.destroy());
       upstream.on('close', () => proxy!.frozen || client.destroy());
@@ -341,6 +348,29 @@ describe('faults', () => {
       console.log(`close() during a reconnect to a silent daemon returned in ${reconnectCloseMs.toFixed(0)} ms`);
       expect(reconnectCloseMs).toBeLessThan(5000);
       expect(r.status).toMatchObject({ state: 'unavailable', reason: 'closed' });
+      expect(await until(() => (proxy.openClients === 0 ? true : undefined), 5000), 'the reconnect attempt still holds its connection').toBe(true);
+
+      // A fork closed while its SpawnSession is in flight leaves no session on the daemon: the
+      // shared connection lives on, so the session that is created after all is killed. The
+      // daemon's replies are held back, so that the close lands between request and reply.
+      proxy.frozen = false;
+      const root = new VsockShellSession(`unix:${proxy.path}`);
+      expect((await root.connect()).state).toBe('ready');
+      const ids = async () => (await root.list()).map((x) => x.session).sort();
+      const before = await ids();
+      proxy.replyDelayMs = 300;
+      for (let i = 0; i < 5; i++) {
+        const f = root.fork();
+        const connecting = f.connect();
+        await sleep(100);
+        await f.close();
+        expect(await connecting).toMatchObject({ state: 'unavailable', reason: 'closed' });
+      }
+      // The kills go out as the late replies come in.
+      await sleep(600);
+      expect(await ids()).toEqual(before);
+      proxy.replyDelayMs = 0;
+      await root.close();
     } finally {
       proxy.close();
       await daemon.stop();

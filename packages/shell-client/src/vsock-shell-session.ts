@@ -270,7 +270,8 @@ export class VsockShellSession extends SessionBase {
     const target = this.#target!;
     const started = Date.now();
     const signal = this.#attempt.signal;
-    const stream = await cancellable(openTransport(target, { timeoutMs }), signal, (late) => late.destroy());
+    // The transport tears itself down on abort (unix:, hybrid-vsock:); cancellable covers vsock:.
+    const stream = await cancellable(openTransport(target, { timeoutMs, signal }), signal, (late) => late.destroy());
     // Ours from here: close() destroys it, which ends the handshake's wait at once.
     const onAbort = () => stream.destroy();
     signal.addEventListener('abort', onAbort, { once: true });
@@ -315,6 +316,8 @@ export class VsockShellSession extends SessionBase {
               () => new UnavailableError('connect-timeout', `the daemon at ${this.endpoint} did not create a session within ${timeoutMs} ms of connecting`),
             ),
             signal,
+            // Created after all, on a connection that lives on (a fork's parent's): not to be left there.
+            (late) => killLateSession(connection, late),
           );
         } finally {
           clearInterval(probe);
@@ -336,7 +339,7 @@ export class VsockShellSession extends SessionBase {
         const lostEarly = err instanceof UnavailableError && err.reason === 'closed' && opened !== undefined;
         if (lostEarly && !this.#closedByUser && remaining() > CONNECT_RETRY_DELAY_MS) {
           log?.({ event: 'connect retry', attempt, error: (err as Error).message });
-          await new Promise((r) => setTimeout(r, CONNECT_RETRY_DELAY_MS));
+          await pause(CONNECT_RETRY_DELAY_MS, this.#attempt.signal);
           continue;
         }
         this.#fail(err);
@@ -411,7 +414,7 @@ export class VsockShellSession extends SessionBase {
           const lost = `the daemon restarted (instance ${previous} → ${connection.welcome.instanceId})`;
           for (const remote of this.#commands.values()) remote.lose(lost);
           try {
-            this.#session = await cancellable(this.#spawnSession(connection), signal);
+            this.#session = await cancellable(this.#spawnSession(connection), signal, (late) => killLateSession(connection, late));
           } catch (err) {
             // Not adopted: nothing else would ever close it.
             connection.close();
@@ -431,7 +434,7 @@ export class VsockShellSession extends SessionBase {
           return this.#status;
         }
         // The last wait ends at the bound, for one more attempt there, rather than give up early.
-        await cancellable(new Promise((r) => setTimeout(r, Math.min(delay, remaining()))), this.#attempt.signal).catch(() => {});
+        await pause(Math.min(delay, remaining()), this.#attempt.signal);
         delay = Math.min(delay * 2, RECONNECT_MAX_DELAY_MS);
       }
     }
@@ -471,6 +474,25 @@ export class VsockShellSession extends SessionBase {
 }
 
 /** Rejects once `ms` have passed without `promise` settling; the timer never keeps the process alive. */
+/** A session the daemon created for an attempt given up on: killed, where its connection is still open. */
+function killLateSession(connection: ClientConnection, session: string): void {
+  if (!connection.closed) connection.request({ type: 'KillSession', session }, 'Ok').catch(() => {});
+}
+
+/** Waits `ms`, or until `signal` aborts; either way its timer is gone after. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    if (signal.aborted) done();
+    else signal.addEventListener('abort', done, { once: true });
+  });
+}
+
 function withDeadline<T>(promise: Promise<T>, ms: number, timedOut: () => Error = () => new Error(`no answer within ${ms} ms`)): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {

@@ -13,16 +13,30 @@ export function connectFailure(err: unknown, where: string): UnavailableError {
   return new UnavailableError('connect-refused', `${where}: ${detail}`, { cause: err });
 }
 
-/** Rejects with connect-timeout unless `promise` settles first; `onTimeout` tears down the attempt. */
-export function withConnectTimeout<T>(promise: Promise<T>, ms: number, where: string, onTimeout: () => void): Promise<T> {
+/**
+ * Rejects with connect-timeout unless `promise` settles first, or with closed as soon as
+ * `signal` aborts; either way `teardown` ends the attempt (destroys its socket), and no timer
+ * of ours is left behind.
+ */
+export function withConnectTimeout<T>(promise: Promise<T>, ms: number, where: string, teardown: () => void, signal?: AbortSignal): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
   return Promise.race([
     promise,
     new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        onTimeout();
+        teardown();
         reject(new UnavailableError('connect-timeout', `no connection to ${where} within ${ms} ms`));
       }, ms);
+      onAbort = () => {
+        teardown();
+        reject(new UnavailableError('closed', 'the session was closed'));
+      };
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
     }),
-  ]).finally(() => clearTimeout(timer));
+  ]).finally(() => {
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+  });
 }

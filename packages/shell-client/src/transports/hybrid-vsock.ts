@@ -55,5 +55,5 @@ export async function connectHybridVsock(path: string, port: number, options: Tr
     socket.once('error', onEnd);
     socket.write(`CONNECT ${port}\n`);
   });
-  return withConnectTimeout(reply, remaining, where, () => socket.destroy());
+  return withConnectTimeout(reply, remaining, where, () => socket.destroy(), options.signal);
 }

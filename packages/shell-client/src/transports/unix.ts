@@ -14,5 +14,5 @@ export function connectUnix(path: string, options: TransportOptions): Promise<So
   }).catch((err: unknown) => {
     throw connectFailure(err, `unix:${path}`);
   });
-  return withConnectTimeout(connected, options.timeoutMs, `unix:${path}`, () => socket.destroy());
+  return withConnectTimeout(connected, options.timeoutMs, `unix:${path}`, () => socket.destroy(), options.signal);
 }
