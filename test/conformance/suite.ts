@@ -29,6 +29,30 @@ export interface ConformanceOptions {
   readonly requireCgroups?: boolean;
 }
 
+/**
+ * Runs `command`, which prints the pids of two processes it starts, checks they run, kills the
+ * command with SIGTERM, and expects both gone within 5 s (SIGKILL follows after the grace).
+ */
+async function expectKillReaches(s: ShellSession, command: string, what: string): Promise<void> {
+  const h = await s.spawn(command);
+  const pids: number[] = [];
+  for await (const { line } of h.lines()) {
+    pids.push(Number(line));
+    if (pids.length === 2) break;
+  }
+  for (const pid of pids) expect((await s.exec(PROC_STATE(pid))).stdout, `${what} ${pid}`).toBe('alive\n');
+  await h.kill('SIGTERM');
+  expect((await h.wait()).signal).not.toBeNull();
+  for (const pid of pids) {
+    let state = '';
+    for (let i = 0; i < 50 && state !== 'gone\n'; i++) {
+      state = (await s.exec(PROC_STATE(pid))).stdout;
+      if (state !== 'gone\n') await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(state, `${what} ${pid}`).toBe('gone\n');
+  }
+}
+
 /** true when the session's commands run in cgroups of their own (so kills reach escapees), else why not. */
 function cgroupKill(s: ShellSession): true | string {
   const daemon = s.status.state === 'ready' ? s.status.daemon : undefined;
@@ -233,23 +257,7 @@ export function defineConformanceSuite(name: string, setup: () => Promise<Confor
 
     it('kills the whole process group: grandchildren die with the command', async () => {
       const s = await open();
-      const h = await s.spawn('sleep 300 & echo $!; (sleep 301 & echo $!; wait) & wait');
-      const pids: number[] = [];
-      for await (const { line } of h.lines()) {
-        pids.push(Number(line));
-        if (pids.length === 2) break;
-      }
-      for (const pid of pids) expect((await s.exec(PROC_STATE(pid))).stdout).toBe('alive\n');
-      await h.kill('SIGTERM');
-      expect((await h.wait()).signal).not.toBeNull();
-      for (const pid of pids) {
-        let state = '';
-        for (let i = 0; i < 50 && state !== 'gone\n'; i++) {
-          state = (await s.exec(PROC_STATE(pid))).stdout;
-          if (state !== 'gone\n') await new Promise((r) => setTimeout(r, 100));
-        }
-        expect(state, `grandchild ${pid}`).toBe('gone\n');
-      }
+      await expectKillReaches(s, 'sleep 300 & echo $!; (sleep 301 & echo $!; wait) & wait', 'grandchild');
     });
 
     it('kills what left the process group too (setsid, a double fork): each command has a cgroup of its own', async (ctx) => {
@@ -260,23 +268,7 @@ export function defineConformanceSuite(name: string, setup: () => Promise<Confor
         console.log(`skipped: commands do not run in cgroups here: ${contained}`);
         ctx.skip();
       }
-      const h = await s.spawn("setsid sleep 301 & echo $!; setsid sh -c 'sleep 302 & echo $!'; sleep 300");
-      const pids: number[] = [];
-      for await (const { line } of h.lines()) {
-        pids.push(Number(line));
-        if (pids.length === 2) break;
-      }
-      for (const pid of pids) expect((await s.exec(PROC_STATE(pid))).stdout, `escapee ${pid}`).toBe('alive\n');
-      await h.kill('SIGTERM');
-      expect((await h.wait()).signal).not.toBeNull();
-      for (const pid of pids) {
-        let state = '';
-        for (let i = 0; i < 50 && state !== 'gone\n'; i++) {
-          state = (await s.exec(PROC_STATE(pid))).stdout;
-          if (state !== 'gone\n') await new Promise((r) => setTimeout(r, 100));
-        }
-        expect(state, `escapee ${pid}`).toBe('gone\n');
-      }
+      await expectKillReaches(s, "setsid sleep 301 & echo $!; setsid sh -c 'sleep 302 & echo $!'; sleep 300", 'escapee');
     });
 
     it('enforces timeouts in the daemon: SIGTERM, then SIGKILL after the grace period', async () => {
