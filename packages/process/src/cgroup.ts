@@ -120,10 +120,10 @@ export class CommandCgroup {
 
   /**
    * Done with, once empty: kept for another command (see POOL), or removed. False while a
-   * process is left, and then it stays.
+   * process is left, and then it stays. `seenEmpty`: the caller has just read it empty.
    */
-  release(): boolean {
-    if (this.populated()) {
+  release(seenEmpty = false): boolean {
+    if (!seenEmpty && this.populated()) {
       // Still exiting (a child that failed to exec), or unreadable: never to the pool; removed
       // once it can be, or left for the sweep.
       setTimeout(() => this.remove(), 1000).unref();

@@ -88,7 +88,8 @@ export class ProcessTree {
       this.#gone = true;
       // Nothing can join a cgroup nobody is in but by a write of root's: it is free for another
       // command (or removed; that can fail only for such a write, and then it stays for a sweep).
-      cgroup?.release();
+      // (Just read empty, above.)
+      cgroup?.release(true);
     }
     return alive;
   }
