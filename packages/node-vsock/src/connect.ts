@@ -8,12 +8,23 @@ export interface ConnectOptions {
   readonly timeoutMs?: number;
   /** @default false */
   readonly allowHalfOpen?: boolean;
+  /** Aborting gives up at once: the socket is closed, and the promise rejects with code ABORT_ERR. */
+  readonly signal?: AbortSignal;
+}
+
+function abortError(cid: number, port: number): Error {
+  return Object.assign(new Error(`connect to vsock ${cid}:${port} was aborted`), { name: 'AbortError', code: 'ABORT_ERR', syscall: 'connect' });
 }
 
 /** Connects to `cid:port` without blocking the loop; resolves with a connected socket. */
 export function connect(cid: number, port: number, options: ConnectOptions = {}): Promise<VsockSocket> {
   const timeoutMs = options.timeoutMs ?? 10_000;
+  const signal = options.signal;
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(abortError(cid, port));
+      return;
+    }
     let fd: number;
     try {
       fd = binding().connect(cid, port, timeoutMs);
@@ -26,6 +37,7 @@ export function connect(cid: number, port: number, options: ConnectOptions = {})
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       if (err) {
         binding().close(fd);
         reject(vsockError(err));
@@ -39,13 +51,20 @@ export function connect(cid: number, port: number, options: ConnectOptions = {})
         reject(vsockError(wrapErr));
       }
     });
-    const timer = setTimeout(() => {
+    const giveUp = (err: Error) => {
       if (settled) return;
       settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       binding().unwatch(watcher);
       binding().close(fd);
-      reject(Object.assign(new Error(`connect to vsock ${cid}:${port} timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT', syscall: 'connect' }));
+      reject(err);
+    };
+    const timer = setTimeout(() => {
+      giveUp(Object.assign(new Error(`connect to vsock ${cid}:${port} timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT', syscall: 'connect' }));
     }, timeoutMs);
+    const onAbort = () => giveUp(abortError(cid, port));
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 

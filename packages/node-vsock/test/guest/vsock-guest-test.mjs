@@ -87,6 +87,29 @@ check('connect to a port nobody listens on fails with ECONNREFUSED', async () =>
   await assert.rejects(connect(VMADDR_CID_LOCAL, PORT + 9), (err) => err.code === 'ECONNREFUSED');
 });
 
+check('an aborted connect rejects with ABORT_ERR and closes its socket, before it starts and while it connects', async () => {
+  let accepted = 0;
+  const server = listen(PORT + 6, (socket) => {
+    accepted++;
+    socket.destroy();
+  });
+  const early = new AbortController();
+  early.abort();
+  await assert.rejects(connect(VMADDR_CID_LOCAL, PORT + 6, { signal: early.signal }), (err) => err.code === 'ABORT_ERR');
+  // Aborted before the loop could report the connect: the watcher must not resolve it later.
+  const during = new AbortController();
+  const pending = connect(VMADDR_CID_LOCAL, PORT + 6, { signal: during.signal });
+  during.abort();
+  await assert.rejects(pending, (err) => err.code === 'ABORT_ERR');
+  // The connection still works afterwards, and an abort after it settled changes nothing.
+  const late = new AbortController();
+  const client = await connect(VMADDR_CID_LOCAL, PORT + 6, { signal: late.signal });
+  late.abort();
+  await new Promise((r) => client.once('close', r));
+  assert.ok(accepted >= 1);
+  server.close();
+});
+
 check('a second listener on a taken port fails with EADDRINUSE', async () => {
   const server = listen(PORT + 4, () => {});
   assert.throws(() => listen(PORT + 4, () => {}), (err) => err.code === 'EADDRINUSE');

@@ -13,8 +13,9 @@ export async function connectVsock(cid: number, port: number, options: Transport
     throw new UnavailableError('connect-refused', `${where}: the vsock addon cannot be loaded (${(err as Error).message})`, { cause: err });
   }
   try {
-    return await vsock.connect(cid, port, { timeoutMs: options.timeoutMs });
+    return await vsock.connect(cid, port, { timeoutMs: options.timeoutMs, ...(options.signal ? { signal: options.signal } : {}) });
   } catch (err) {
+    if ((err as { code?: string }).code === 'ABORT_ERR') throw new UnavailableError('closed', 'the session was closed', { cause: err });
     if ((err as { code?: string }).code === 'VSOCK_UNAVAILABLE') {
       throw new UnavailableError('connect-refused', `${where}: ${(err as Error).message}`, { cause: err });
     }
