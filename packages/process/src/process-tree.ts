@@ -49,17 +49,11 @@ export class ProcessTree {
   /** One signal to every process, no escalation. False when none was left to get it. */
   signal(signal: SignalName): boolean {
     if (this.#gone) return false;
-    const cgroup = this.cgroup;
-    if (this.#leaderExited) {
-      if (!cgroup) return signalExistingGroup(this.pgid, signal);
-      // Moved in after it started: what the leader forked before the move is in its group only.
-      if (cgroup.joinedLate) return cgroup.signal(signal, this.pgid) > 0 || signalExistingGroup(this.pgid, signal);
-      return cgroup.signal(signal) > 0;
-    }
     // The group first, at once (a fork during the signal cannot slip past), then whatever
-    // the cgroup holds outside it, each once.
-    const group = signalGroup(this.pgid, signal);
-    return (cgroup ? cgroup.signal(signal, this.pgid) > 0 : false) || group;
+    // the cgroup holds outside it, each process once.
+    const group = this.#signalGroup(signal);
+    const rest = this.cgroup ? this.cgroup.signal(signal, this.#throughGroup ? this.pgid : undefined) > 0 : false;
+    return group || rest;
   }
 
   /**
@@ -83,7 +77,7 @@ export class ProcessTree {
   alive(): boolean {
     if (this.#gone) return false;
     const cgroup = this.cgroup;
-    const alive = cgroup ? cgroup.populated() || ((!this.#leaderExited || cgroup.joinedLate) && groupAlive(this.pgid)) : groupAlive(this.pgid);
+    const alive = (cgroup?.populated() ?? false) || (this.#throughGroup && groupAlive(this.pgid));
     if (!alive && this.#leaderExited) {
       this.#gone = true;
       // Nothing can join a cgroup nobody is in but by a write of root's: it is free for another
@@ -99,7 +93,24 @@ export class ProcessTree {
     this.cgroup?.kill();
     // Also the group: a forkpty child runs conch-exec-as, which joins the cgroup, only after
     // its fork, and signalGroup reaches it alone before its setsid.
-    if (!this.#leaderExited) signalGroup(this.pgid, 'SIGKILL');
-    else if (!this.cgroup || this.cgroup.joinedLate) signalExistingGroup(this.pgid, 'SIGKILL');
+    this.#signalGroup('SIGKILL');
+  }
+
+  /**
+   * Whether the group is to be reached as a group: while the leader lives (its id is ours, and
+   * a forkpty child may not have joined the cgroup yet), and after, where no cgroup holds all
+   * of it (none, or one the leader was moved into after it started). Otherwise the cgroup's
+   * list is what reaches everything, and the group's id may be anyone's by now.
+   */
+  get #throughGroup(): boolean {
+    return !this.#leaderExited || !this.cgroup || this.cgroup.joinedLate;
+  }
+
+  /** `signal` to the group as such, where it is to be reached so (see #throughGroup). */
+  #signalGroup(signal: SignalName): boolean {
+    if (!this.#throughGroup) return false;
+    // After the leader's exit only a group that still has members: never a lone process
+    // that merely has the leader's old pid now.
+    return this.#leaderExited ? signalExistingGroup(this.pgid, signal) : signalGroup(this.pgid, signal);
   }
 }
