@@ -252,14 +252,14 @@ export class Command {
     return this.#stdinOpen;
   }
 
-  // After exit there is no Execution, but processes the leader left behind may still be there
-  // to signal, as they were before the leader exited (the tree knows when they are gone).
+  // Through the tree, which outlives the Execution: processes the leader left behind may still
+  // be there to signal after its exit, as they were before (the tree knows when they are gone).
   signal(signal: SignalName): void {
     this.#requirePid();
-    if (this.#execution) this.#execution.signal(signal);
-    else this.#tree?.signal(signal);
+    this.#tree?.signal(signal);
   }
 
+  // While it runs, through the Execution, for the grace the command was started with.
   kill(signal?: SignalName, graceMs?: number): void {
     this.#requirePid();
     if (this.#execution) this.#execution.kill(signal, graceMs);
