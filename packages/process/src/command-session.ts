@@ -142,8 +142,7 @@ export class CommandSession {
         // Its cgroup went between take() and the spawn (removed by hand, or by another
         // daemon's sweep that took us for dead): once more, with a fresh one.
         if (!isCgroupError(err)) throw err;
-        // Not back to the pool: it is that cgroup which failed.
-        cgroup?.remove();
+        giveBack(cgroup, err);
         cgroup = takeCgroup();
         spec = { ...spec, ...(cgroup ? { cgroup } : {}) };
         return spawn(spec);
@@ -156,8 +155,7 @@ export class CommandSession {
       // the session stays where it was until a command changes directory. Checked only once a
       // spawn has failed: no stat on the exec path.
       if (request.cwd !== undefined || isDirectory(cwd) || isCgroupError(err)) {
-        if (isCgroupError(err)) cgroup?.remove();
-        else cgroup?.release();
+        giveBack(cgroup, err);
         throw err;
       }
       standIn = removedCwdStandIn();
@@ -165,7 +163,7 @@ export class CommandSession {
         spawned = await spawn({ ...spec, cwd: standIn.cwd });
       } catch (again) {
         standIn.remove();
-        cgroup?.release();
+        giveBack(cgroup, again);
         throw again;
       }
     }
@@ -236,6 +234,12 @@ function takeCgroup(): CommandCgroup | undefined {
     if (!cgroupsRequired()) return undefined;
     throw new ConchError(ErrorCodes.SPAWN_FAILED, `cannot make a cgroup for the command, and cgroups are required: ${(err as Error).message}`, { cgroup: true }, { cause: err });
   }
+}
+
+/** A command that did not start gives its cgroup back; not to the pool when that cgroup is what failed. */
+function giveBack(cgroup: CommandCgroup | undefined, err: unknown): void {
+  if (isCgroupError(err)) cgroup?.remove();
+  else cgroup?.release();
 }
 
 function isCgroupError(err: unknown): boolean {
