@@ -173,7 +173,7 @@ async function main(): Promise<void> {
   const log = createLogger(logLevel);
   const daemon = new Daemon(
     {
-      listen, allowCids, logLevel, limits, requireCgroups: cgroups === 'require',
+      listen, allowCids, logLevel, limits,
       ...(token !== undefined ? { token } : {}),
       ...(detachKeepMs !== undefined ? { detachKeepMs } : {}),
       ...(exitRetentionMs !== undefined ? { exitRetentionMs } : {}),

@@ -27,8 +27,6 @@ export interface DaemonConfig {
   readonly maxExitedBytes?: number;
   /** Spawns allowed in flight at once; more wait in a queue. @default 8 */
   readonly spawnConcurrency?: number;
-  /** Refuse to start without a cgroup per command (see Capabilities.CGROUP_KILL). @default false */
-  readonly requireCgroups?: boolean;
   /** Grace between SIGTERM and SIGKILL at shutdown. @default 2000 */
   readonly shutdownGraceMs?: number;
 }

@@ -4,7 +4,7 @@ import {
   Capabilities, ConchError, ErrorCodes, parseEndpoint, type Attach, type CommandStarted, type DaemonLimits,
   type DaemonMessage, type Detach, type ExecCommand, type SessionInfo, type SignalName, type SpawnSession, type Welcome,
 } from '@conch/protocol';
-import { CommandSession, commandCgroups, describeSpawn, ptyAvailable } from '@conch/process';
+import { CommandSession, cgroupsRequired, commandCgroups, describeSpawn, ptyAvailable } from '@conch/process';
 import { Command } from './command.js';
 import {
   DEFAULT_DETACH_KEEP_MS, DEFAULT_EXIT_RETENTION_MS, DEFAULT_LIMITS, DEFAULT_MAX_EXITED, DEFAULT_MAX_EXITED_BYTES, type DaemonConfig,
@@ -87,7 +87,7 @@ export class Daemon {
     else this.log.warn('spawning pipe commands with child_process.spawn (fork)', { reason: spawn.reason });
     const cgroups = commandCgroups();
     if (!(cgroups instanceof Error)) this.log.info('each command runs in a cgroup of its own', { cgroup: cgroups.path });
-    else if (this.config.requireCgroups) throw new ConchError(ErrorCodes.INTERNAL, `no cgroups for commands: ${cgroups.message}`, { reason: cgroups.message });
+    else if (cgroupsRequired()) throw new ConchError(ErrorCodes.INTERNAL, `no cgroups for commands: ${cgroups.message}`, { reason: cgroups.message });
     else this.log.warn('no cgroups for commands: a kill reaches only the process group, not what left it (setsid)', { reason: cgroups.message });
     try {
       for (const text of this.config.listen) {
