@@ -270,11 +270,13 @@ export class VsockShellSession extends SessionBase {
     const target = this.#target!;
     const started = Date.now();
     const signal = this.#attempt.signal;
-    // The transport tears itself down on abort (unix:, hybrid-vsock:); cancellable covers vsock:.
-    const stream = await cancellable(openTransport(target, { timeoutMs, signal }), signal, (late) => late.destroy());
-    // Ours from here: close() destroys it, which ends the handshake's wait at once.
+    // Every transport tears its connect down on abort, and rejects with UnavailableError('closed').
+    const stream = await openTransport(target, { timeoutMs, signal });
+    // Ours from here: close() destroys it, which ends the handshake's wait at once (also when
+    // close() came between the connect and this line).
     const onAbort = () => stream.destroy();
-    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
     try {
       return await ClientConnection.handshake(
         stream,
