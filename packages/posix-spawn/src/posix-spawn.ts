@@ -69,7 +69,8 @@ export function posixSpawn(options: PosixSpawnOptions): PosixChild {
       fds = binding().spawn(options.file, options.argv, envp, options.cwd, options.stdin, false, cgroup);
     } catch (err) {
       // Not a binary the kernel runs, and no #! line: a shell script, as execvp (POSIX) and so
-      // Node's spawn take it; glibc's posix_spawn does not (conch-exec-as does, for the rest).
+      // Node's spawn take it; the addon's child execs once, as posix_spawn does (conch-exec-as
+      // falls back itself, for the rest).
       if ((err as NodeJS.ErrnoException).code !== 'ENOEXEC') throw err;
       fds = binding().spawn('/bin/sh', ['/bin/sh', options.file, ...options.argv.slice(1)], envp, options.cwd, options.stdin, false, cgroup);
     }
