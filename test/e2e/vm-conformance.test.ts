@@ -226,6 +226,28 @@ describe.skipIf(unavailable !== undefined)('conchd in a real VM (QEMU, Debian cl
       expect(zombies.stdout.trim()).toBe('0');
     }, GUEST_TEST_MS);
 
+    it("a uid alone runs as that guest user: the guest's passwd group and /etc/group groups, as the files say now", async () => {
+      const vm = await sharedVm();
+      const s = guestSession(vm.endpoints.virtioSerial);
+      // Added while conchd runs, as a root command in the guest (useradd) would: read afresh.
+      await s.exec(
+        "cp /etc/passwd /tmp/passwd.orig && cp /etc/group /tmp/group.orig && echo 'agent:x:1000:1000::/tmp:/bin/sh' >> /etc/passwd && " +
+          "printf 'agent:x:1000:\\nkvm:x:78:other,agent\\ndocker:x:79:agent\\nstaff:x:50:agentx\\n' >> /etc/group",
+        { reject: true },
+      );
+      try {
+        const ids = 'id -u; id -g; grep ^Groups: /proc/self/status';
+        expect((await s.exec(['sh', '-c', ids], { uid: 1000, cwd: '/tmp' })).stdout).toBe('1000\n1000\nGroups:\t78 79 1000 \n');
+        const pty = await s.exec(['sh', '-c', ids], { uid: 1000, cwd: '/tmp', pty: { cols: 80, rows: 24 } });
+        expect(pty.stdout).toBe('1000\r\n1000\r\nGroups:\t78 79 1000 \r\n');
+        // Given both ids, exactly those, and no supplementary groups.
+        expect((await s.exec(['sh', '-c', ids], { uid: 1000, gid: 1000, cwd: '/tmp' })).stdout).toBe('1000\n1000\nGroups:\t \n');
+      } finally {
+        await s.exec('cp /tmp/passwd.orig /etc/passwd && cp /tmp/group.orig /etc/group', { reject: true });
+      }
+      await expect(s.exec(['id'], { uid: 1000, cwd: '/tmp' })).rejects.toMatchObject({ code: 'SPAWN_FAILED' });
+    }, GUEST_TEST_MS);
+
     it('restarts conchd after a crash, as a new instance', async () => {
       const vm = await sharedVm();
       const before = guestSession(vm.endpoints.virtioSerial, { keepaliveMs: 500 });

@@ -1,4 +1,5 @@
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,11 +8,20 @@ import { startDaemon, type DaemonProcess } from '../helpers/daemon-process.js';
 
 /**
  * Commands can run as another user. Run as nobody (65534:65534), a command cannot read a
- * root-only file that root reads fine, and says so; supplementary groups are dropped (pipes),
- * so a root-group file is closed to it as well. Against conchd and LocalProcessShellSession.
+ * root-only file that root reads fine, and says so; root's supplementary groups are dropped,
+ * so a root-group file is closed to it as well, and a uid alone takes that user's own groups.
+ * Against conchd and LocalProcessShellSession.
  */
 const NOBODY = 65534;
 const isRoot = process.getuid?.() === 0;
+
+/** A uid that /etc/passwd does not list. */
+function unusedUid(): number {
+  const taken = new Set(readFileSync('/etc/passwd', 'utf8').split('\n').map((line) => Number(line.split(':')[2])));
+  let uid = 424242;
+  while (taken.has(uid)) uid++;
+  return uid;
+}
 
 let dir: string;
 let secret: string;
@@ -95,6 +105,39 @@ describe.each(backends)('commands as another uid/gid: $name', ({ open }) => {
     expect(group.exitCode).not.toBe(0);
     expect(group.stderr).toContain(`${groupSecret}: Permission denied`);
     expect((await session.exec(['cat', groupSecret])).stdout).toBe('root group only\n');
+    await done();
+  });
+
+  it.skipIf(!isRoot)("a uid alone is that user with its own groups, as id(1) lists them, not root's group", async () => {
+    const { session, done } = await open();
+    // What this machine's user database says nobody is (Debian: 65534, group nogroup 65534).
+    const expected = `${NOBODY}\n${execFileSync('id', ['-g', 'nobody'], { encoding: 'utf8' })}${execFileSync('id', ['-G', 'nobody'], { encoding: 'utf8' })}`;
+    for (const pty of [undefined, { cols: 80, rows: 24 }]) {
+      const ids = await session.exec(['sh', '-c', 'id -u; id -g; id -G'], { uid: NOBODY, ...(pty ? { pty } : {}) });
+      expect({ pty, exitCode: ids.exitCode, stdout: ids.stdout.replaceAll('\r\n', '\n') }).toEqual({ pty, exitCode: 0, stdout: expected });
+      const group = await session.exec(['cat', groupSecret], { uid: NOBODY, ...(pty ? { pty } : {}) });
+      expect(group.exitCode).not.toBe(0);
+      expect(group.stdout + group.stderr).toContain(`${groupSecret}: Permission denied`);
+    }
+    // A string command and a whole session given a uid alone take the same groups.
+    expect((await session.exec('id -u; id -g; id -G', { uid: NOBODY })).stdout).toBe(expected);
+    const asNobody = await open({ uid: NOBODY });
+    expect((await asNobody.session.exec('id -u; id -g; id -G')).stdout).toBe(expected);
+    await asNobody.done();
+    await done();
+  });
+
+  it.skipIf(!isRoot)('a uid with no passwd entry and no gid is refused, saying why; with a gid it runs', async () => {
+    const { session, done } = await open();
+    const uid = unusedUid();
+    for (const pty of [undefined, { cols: 80, rows: 24 }]) {
+      await expect(session.exec(['id', '-u'], { uid, ...(pty ? { pty } : {}) })).rejects.toMatchObject({
+        code: 'SPAWN_FAILED',
+        message: expect.stringContaining(`uid ${uid} has no entry in /etc/passwd, so its group is unknown`),
+      });
+    }
+    const r = await session.exec(['sh', '-c', 'id -u; id -g; id -G'], { uid, gid: NOBODY });
+    expect(r).toMatchObject({ exitCode: 0, stdout: `${uid}\n${NOBODY}\n${NOBODY}\n` });
     await done();
   });
 

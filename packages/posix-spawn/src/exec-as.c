@@ -1,5 +1,5 @@
 /*
- * conch-exec-as [--status-fd N] [--cgroup PROCS] [--user UID:GID] PATH ARGV0 [ARG...]
+ * conch-exec-as [--status-fd N] [--cgroup PROCS] [--user UID:GID [--groups G,...]] PATH ARGV0 [ARG...]
  *
  * Executes PATH with argv ARGV0 ARG... and the environment it was given,
  * after two things a spawner may not do itself:
@@ -8,9 +8,10 @@
  *   keeps every terminal master the daemon holds (they lack FD_CLOEXEC), so
  *   without this a workload could type into another command's terminal, a
  *   root shell's included.
- * - With --user, it becomes UID:GID with no supplementary groups. node-pty
- *   calls setgid and setuid but never setgroups, which would leave root's
- *   groups (gid 0) to the workload; posix_spawn cannot switch users at all.
+ * - With --user, it becomes UID:GID with no supplementary groups, or with
+ *   exactly those of --groups (a comma-separated list, which may be empty).
+ *   node-pty calls setgid and setuid but never setgroups, which would leave
+ *   root's groups (gid 0) to the workload; posix_spawn cannot switch users.
  *
  * With --cgroup, it first joins the cgroup whose cgroup.procs is PROCS, so
  * that everything PATH ever starts is in it, whatever leaves its process
@@ -78,8 +79,27 @@ static void cloexec_above_stdio(void) {
   }
 }
 
+/* A comma-separated list of gids ("" for none) into a new array; -1 if it is not one. */
+static int parse_groups(const char* text, gid_t** out, size_t* count) {
+  size_t n = 0, max = *text ? 1 : 0;
+  for (const char* c = text; *c; c++) max += *c == ',';
+  gid_t* groups = calloc(max ? max : 1, sizeof *groups);
+  if (!groups) return -1;
+  while (n < max) {
+    unsigned long gid;
+    if (parse_id(text, n + 1 < max ? ',' : '\0', &text, &gid) != 0) {
+      free(groups);
+      return -1;
+    }
+    groups[n++] = (gid_t)gid;
+  }
+  *out = groups;
+  *count = n;
+  return 0;
+}
+
 static void usage(void) {
-  fprintf(stderr, "usage: conch-exec-as [--status-fd N] [--cgroup PROCS] [--user UID:GID] PATH ARGV0 [ARG...]\n");
+  fprintf(stderr, "usage: conch-exec-as [--status-fd N] [--cgroup PROCS] [--user UID:GID [--groups G,...]] PATH ARGV0 [ARG...]\n");
   exit(126);
 }
 
@@ -87,6 +107,8 @@ int main(int argc, char** argv) {
   int i = 1;
   int switch_user = 0;
   unsigned long uid = 0, gid = 0;
+  gid_t* groups = NULL;
+  size_t group_count = 0;
   const char* cgroup = NULL;
   while (i < argc && strncmp(argv[i], "--", 2) == 0) {
     const char* rest;
@@ -98,12 +120,14 @@ int main(int argc, char** argv) {
     } else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc && parse_id(argv[i + 1], ':', &rest, &uid) == 0 &&
                parse_id(rest, '\0', &rest, &gid) == 0) {
       switch_user = 1;
+    } else if (strcmp(argv[i], "--groups") == 0 && i + 1 < argc && !groups && parse_groups(argv[i + 1], &groups, &group_count) == 0) {
+      /* taken below, with --user */
     } else {
       usage();
     }
     i += 2;
   }
-  if (argc - i < 2) usage();
+  if (argc - i < 2 || (groups && !switch_user)) usage();
   const char* path = argv[i];
 
   /* Before the user switch: joining takes write access to cgroup.procs, which root has. */
@@ -116,7 +140,7 @@ int main(int argc, char** argv) {
   }
   cloexec_above_stdio();
   /* Groups first, then gid, then uid: after setuid the others could no longer change. */
-  if (switch_user && (setgroups(0, NULL) < 0 || setgid((gid_t)gid) < 0 || setuid((uid_t)uid) < 0)) {
+  if (switch_user && (setgroups(group_count, groups) < 0 || setgid((gid_t)gid) < 0 || setuid((uid_t)uid) < 0)) {
     char ids[48];
     snprintf(ids, sizeof ids, "%lu:%lu", uid, gid);
     fail(errno, "cannot become", ids);

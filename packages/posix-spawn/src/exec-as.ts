@@ -8,7 +8,7 @@ export const EXEC_AS_ENV = 'CONCH_EXEC_AS';
 /**
  * The path of conch-exec-as (src/exec-as.c), or an Error saying where it was looked for. It
  * executes a program with no fd above 2 left open and, run as root with a user, as that
- * uid:gid with no supplementary groups: for spawners that do neither (node-pty's forkpty).
+ * uid:gid with the given supplementary groups or none: for spawners that do neither (node-pty's forkpty).
  */
 export function execAsHelper(): string | Error {
   // Looked up once, as the addon is: every PTY spawn and every spawn for another user asks.
@@ -21,9 +21,16 @@ export function execAsHelper(): string | Error {
 
 let cached: string | Error | undefined;
 
+/** Who a process becomes: uid and gid, and its supplementary groups (none when not given). */
+export interface SpawnUser {
+  readonly uid: number;
+  readonly gid: number;
+  readonly groups?: readonly number[];
+}
+
 export interface ExecAsOptions {
-  /** Become this uid:gid, with no supplementary groups, before the exec. */
-  readonly user?: { readonly uid: number; readonly gid: number };
+  /** Become this user before the exec. */
+  readonly user?: SpawnUser;
   /** Report a failed switch or exec on this fd, as an int errno (see posixSpawn's `user`). */
   readonly statusFd?: number;
   /** Join this cgroup (its cgroup.procs) first, before anything else can run. */
@@ -37,6 +44,7 @@ export function execAsArgv(helper: string, options: ExecAsOptions, path: string,
     ...(options.statusFd !== undefined ? ['--status-fd', String(options.statusFd)] : []),
     ...(options.cgroupProcs !== undefined ? ['--cgroup', options.cgroupProcs] : []),
     ...(options.user ? ['--user', `${options.user.uid}:${options.user.gid}`] : []),
+    ...(options.user?.groups ? ['--groups', options.user.groups.join(',')] : []),
     path, argv0, ...args,
   ];
 }

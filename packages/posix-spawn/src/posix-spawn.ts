@@ -2,7 +2,7 @@ import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { binding } from './binding.js';
-import { execAsArgv, execAsHelper } from './exec-as.js';
+import { execAsArgv, execAsHelper, type SpawnUser } from './exec-as.js';
 import { PipeReader } from './pipe-reader.js';
 
 export interface PosixSpawnOptions {
@@ -15,11 +15,11 @@ export interface PosixSpawnOptions {
   /** A pipe for stdin; otherwise stdin is /dev/null. */
   readonly stdin: boolean;
   /**
-   * Run as this uid:gid with no supplementary groups (the caller must be root). posix_spawn
+   * Run as this uid:gid, with `groups` as the supplementary groups or none (the caller must be root). posix_spawn
    * cannot switch users, so the process starts as conch-exec-as, which switches and executes
    * `file`; a failure of either still throws here, with its errno (EPERM, EACCES, …).
    */
-  readonly user?: { readonly uid: number; readonly gid: number };
+  readonly user?: SpawnUser;
   /**
    * A cgroup's directory: the child starts in it (clone3's CLONE_INTO_CGROUP; before Linux 5.7
    * it joins before its exec), so that every process it ever starts is in it too, however it

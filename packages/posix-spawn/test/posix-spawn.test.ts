@@ -101,6 +101,17 @@ describe('posixSpawn', () => {
     expect({ stdout, exit }).toEqual({ stdout: 'sh\n65534\n65534\n65534\n4\n', exit: { exitCode: 0, signal: null } });
   });
 
+  it.runIf(process.getuid?.() === 0)('runs as another user with exactly the supplementary groups given, none for an empty list', async () => {
+    const ids = async (groups: number[]) => {
+      const child = posixSpawn(opts('/bin/sh', ['sh', '-c', 'id -u; id -g; cat /proc/self/status | grep ^Groups:'], { user: { uid: 65534, gid: 65534, groups } }));
+      const [stdout, stderr, exit] = await Promise.all([collect(child.stdout), collect(child.stderr), child.exited]);
+      return { stdout, stderr, exit };
+    };
+    // /proc/self/status lists the supplementary groups alone (id -G adds the egid).
+    expect(await ids([65534, 5, 100, 4000000000])).toEqual({ stdout: '65534\n65534\nGroups:\t5 100 65534 4000000000 \n', stderr: '', exit: { exitCode: 0, signal: null } });
+    expect(await ids([])).toEqual({ stdout: '65534\n65534\nGroups:\t \n', stderr: '', exit: { exitCode: 0, signal: null } });
+  });
+
   it.runIf(process.getuid?.() === 0)('throws the errno of an exec that fails after the switch, and leaves no child behind', () => {
     const dir = mkdtempSync(join(tmpdir(), 'conch-posix-spawn-'));
     try {

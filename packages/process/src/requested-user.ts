@@ -1,11 +1,33 @@
+import type { SpawnUser } from '@conch/posix-spawn';
+import { ConchError, ErrorCodes } from '@conch/protocol';
 import type { ProcessSpec } from './spawned-process.js';
+import { PASSWD_FILE, memberGroups, passwdEntry } from './user-database.js';
 
 /**
- * The uid and gid a spec switches to, or undefined for no switch. Asking for one id keeps the
- * current value of the other, as child_process.spawn does; spawners that switch both at once
- * (conch-exec-as) need both.
+ * Who a spec runs as, or undefined for no switch.
+ *
+ * - A uid alone is that user as login would make it: the primary group of its /etc/passwd entry,
+ *   and the supplementary groups /etc/group gives it. Keeping the daemon's gid instead (what
+ *   child_process.spawn does) would run the workload in root's group. A uid with no entry is
+ *   refused, since its group is unknown, unless it is the daemon's own (nothing to switch).
+ * - A gid alone keeps the daemon's uid. Given both, the ids are exactly those, and there are no
+ *   supplementary groups.
  */
-export function requestedUser(spec: Pick<ProcessSpec, 'uid' | 'gid'>): { uid: number; gid: number } | undefined {
-  if (spec.uid === undefined && spec.gid === undefined) return undefined;
-  return { uid: spec.uid ?? process.getuid?.() ?? 0, gid: spec.gid ?? process.getgid?.() ?? 0 };
+export function requestedUser(spec: Pick<ProcessSpec, 'uid' | 'gid'>): SpawnUser | undefined {
+  const { uid, gid } = spec;
+  if (uid === undefined && gid === undefined) return undefined;
+  if (gid !== undefined) return { uid: uid ?? process.getuid?.() ?? 0, gid };
+  const entry = passwdEntry(uid!);
+  if (entry) return { uid: uid!, gid: entry.gid, groups: memberGroups(entry.name, entry.gid) };
+  if (uid === process.getuid?.()) return { uid: uid!, gid: process.getgid?.() ?? 0 };
+  throw new ConchError(
+    ErrorCodes.SPAWN_FAILED,
+    `uid ${uid} has no entry in ${PASSWD_FILE}, so its group is unknown: give a gid with it`,
+    { uid },
+  );
+}
+
+/** Whether a spec asks for a user at all (without reading the user database). */
+export function asksForUser(spec: Pick<ProcessSpec, 'uid' | 'gid'>): boolean {
+  return spec.uid !== undefined || spec.gid !== undefined;
 }

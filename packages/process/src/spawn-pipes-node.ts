@@ -1,23 +1,27 @@
 import { spawn } from 'node:child_process';
 import { normalizeSignal } from '@conch/protocol';
 import { pipedProcess } from './piped-process.js';
+import { requestedUser } from './requested-user.js';
 import { spawnError } from './spawn-error.js';
 import type { ProcessExit, ProcessSpec, SpawnedProcess } from './spawned-process.js';
 
 /**
  * child_process.spawn with pipes, as the leader of a new session and process group
  * (`detached: true` is setsid). The fallback where the addon is missing (and, for another
- * uid/gid, where conch-exec-as is), or when CONCH_SPAWN=node asks for it.
+ * uid/gid, where conch-exec-as is), or when CONCH_SPAWN=node asks for it. libuv drops the
+ * supplementary groups of a switch and cannot set others: a uid alone gets its primary group
+ * here, and not the rest of its groups.
  */
 export function spawnPipesNode(spec: ProcessSpec): Promise<SpawnedProcess> {
   const [file, ...args] = spec.argv as [string, ...string[]];
+  const user = requestedUser(spec);
   const child = spawn(file, args, {
     cwd: spec.cwd,
     env: spec.env,
     stdio: [spec.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     detached: true,
-    uid: spec.uid,
-    gid: spec.gid,
+    uid: user?.uid,
+    gid: user?.gid,
     windowsHide: true,
   });
   return new Promise((resolve, reject) => {

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { posixSpawn } from '@conch/posix-spawn';
-import { normalizeSignal } from '@conch/protocol';
+import { ConchError, normalizeSignal } from '@conch/protocol';
 import { cwdError } from './check-cwd.js';
 import { pipedProcess } from './piped-process.js';
 import { requestedUser } from './requested-user.js';
@@ -11,8 +11,8 @@ import type { ProcessSpec, SpawnedProcess } from './spawned-process.js';
 /**
  * posix_spawn with pipes, as the leader of a new session and process group: no fork, so an
  * exec costs the same whatever the daemon's heap (see @conch/posix-spawn). argv[0] is looked
- * up in the child's PATH, as execvp in the child would. Another uid/gid goes through
- * conch-exec-as (see @conch/posix-spawn), which drops the supplementary groups too.
+ * up in the child's PATH, as execvp in the child would. Another user (requestedUser) goes
+ * through conch-exec-as (see @conch/posix-spawn), which sets the supplementary groups too.
  *
  * Nothing is checked before the spawn that the spawn reports itself: a path goes to posix_spawn
  * as is (its exec fails with ENOENT or EACCES), and the cwd is looked at only once a spawn has
@@ -32,6 +32,7 @@ export function spawnPipesPosix(spec: ProcessSpec): Promise<SpawnedProcess> {
       ...(spec.cgroup ? { cgroup: spec.cgroup.path } : {}),
     });
   } catch (err) {
+    if (err instanceof ConchError) return Promise.reject(err);
     const errno = err as NodeJS.ErrnoException;
     return Promise.reject((errno.syscall === 'cgroup' ? undefined : cwdError(spec.cwd)) ?? spawnError(errno, file, spec.cwd, path && resolve(spec.cwd, path)));
   }

@@ -1,6 +1,6 @@
 import { execAsHelper, posixSpawnAvailability } from '@conch/posix-spawn';
 import { checkCwd } from './check-cwd.js';
-import { requestedUser } from './requested-user.js';
+import { asksForUser } from './requested-user.js';
 import { spawnPipesNode } from './spawn-pipes-node.js';
 import { spawnPipesPosix } from './spawn-pipes-posix.js';
 import type { ProcessSpec, SpawnedProcess } from './spawned-process.js';
@@ -17,7 +17,7 @@ export type SpawnImplementation = 'posix' | 'node';
  */
 export function spawnImplementation(spec?: Pick<ProcessSpec, 'uid' | 'gid'>): SpawnImplementation {
   const { implementation } = describeSpawn();
-  if (implementation === 'posix' && spec && requestedUser(spec) && execAsHelper() instanceof Error) return 'node';
+  if (implementation === 'posix' && spec && asksForUser(spec) && execAsHelper() instanceof Error) return 'node';
   return implementation;
 }
 

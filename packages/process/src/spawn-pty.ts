@@ -1,7 +1,7 @@
 import { closeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Writable } from 'node:stream';
-import { execAsArgv, execAsHelper, openExecStatus, posixSpawnAvailability, type ExecStatus } from '@conch/posix-spawn';
+import { execAsArgv, execAsHelper, openExecStatus, posixSpawnAvailability, type ExecStatus, type SpawnUser } from '@conch/posix-spawn';
 import { ConchError, ErrorCodes, isTerminalCells, normalizeSignal } from '@conch/protocol';
 import { checkCwd } from './check-cwd.js';
 import { loadPtyBinding } from './node-pty-binding.js';
@@ -136,7 +136,7 @@ export async function spawnPty(spec: ProcessSpec): Promise<PtyProcess> {
  * The user to switch to, if any. Without root, a switch is refused here, with the error
  * spawn() would give.
  */
-function permittedUser(spec: ProcessSpec, file: string): { uid: number; gid: number } | undefined {
+function permittedUser(spec: ProcessSpec, file: string): SpawnUser | undefined {
   const user = requestedUser(spec);
   if (user && process.getuid?.() !== 0 && (user.uid !== process.getuid?.() || user.gid !== process.getgid?.())) {
     throw spawnError(Object.assign(new Error('EPERM'), { code: 'EPERM' }), file, spec.cwd);

@@ -26,7 +26,13 @@ export interface CommandOptions {
   readonly pty?: PtyOptions;
   /** Open stdin for write()/end(). Otherwise the command's stdin is /dev/null. @default false */
   readonly stdin?: boolean;
+  /**
+   * Run as this guest user: alone, with the group and supplementary groups of its /etc/passwd and
+   * /etc/group entries (a uid with no entry needs `gid` too); with `gid`, exactly these two ids
+   * and no supplementary groups. Overrides the session's.
+   */
   readonly uid?: number;
+  /** Run with this gid; without `uid`, the daemon's uid stays. */
   readonly gid?: number;
 }
 
@@ -51,6 +57,7 @@ export interface SessionOptions {
   readonly clearEnv?: boolean;
   /** Shell for string commands. @default $SHELL, else /bin/sh */
   readonly shell?: string;
+  /** Every command's user, as CommandOptions' `uid` and `gid` say, unless a command names its own. */
   readonly uid?: number;
   readonly gid?: number;
   /** A verbose hook: one call per notable event (connect, retry, request, exit). */
