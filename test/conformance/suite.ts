@@ -281,6 +281,12 @@ export function defineConformanceSuite(name: string, setup: () => Promise<Confor
       expect(Date.now() - t0).toBeLessThan(15_000);
     });
 
+    it('takes timeoutMs 0 as no timeout, as child_process does: the command runs to its end', async () => {
+      const s = await open();
+      const r = await s.exec('sleep 0.3; echo finished', { timeoutMs: 0 });
+      expect(r).toMatchObject({ timedOut: false, exitCode: 0, signal: null, stdout: 'finished\n' });
+    });
+
     it('caps output at maxOutputBytes with a truncated flag, and still reports the exit', async () => {
       const s = await open();
       const r = await s.exec('head -c 3000000 /dev/zero; echo done >&2; exit 7', { maxOutputBytes: 1000, encoding: 'buffer' });

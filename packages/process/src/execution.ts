@@ -73,7 +73,8 @@ export class Execution {
           stream.on('error', () => resolve());
         }),
     );
-    if (options.timeoutMs !== undefined) {
+    // 0 is no timeout, as for child_process.spawn: a lifetime of nothing is never what was meant.
+    if (options.timeoutMs) {
       this.#timeout = setTimeout(() => {
         this.#timedOut = true;
         this.kill('SIGTERM', options.killGraceMs);

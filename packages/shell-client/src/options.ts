@@ -8,7 +8,8 @@ export interface CommandOptions {
   readonly env?: Readonly<Record<string, string>>;
   /**
    * Command lifetime, enforced by the daemon: SIGTERM to the whole process group when it passes,
-   * then SIGKILL after `killGraceMs`. The result has `timedOut: true`.
+   * then SIGKILL after `killGraceMs`. The result has `timedOut: true`. 0, like leaving it out,
+   * is no timeout.
    */
   readonly timeoutMs?: number;
   /** Grace between SIGTERM and SIGKILL for timeouts, aborts and kill(). @default 2000 */
