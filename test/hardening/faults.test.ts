@@ -369,6 +369,24 @@ describe('faults', () => {
       // The kills go out as the late replies come in.
       await sleep(600);
       expect(await ids()).toEqual(before);
+
+      // A session of its own connection that the daemon keeps after a disconnect ('keep'), closed
+      // while its SpawnSession is in flight: close() waits for the reply and kills it, rather than
+      // leave it on the daemon for its keepMs, known to no one. Seen from a client beside the proxy.
+      const direct = new VsockShellSession(daemon.endpoint);
+      const directIds = async () => (await direct.list()).map((x) => x.session).sort();
+      const beforeKeep = await directIds();
+      for (let i = 0; i < 3; i++) {
+        const k = new VsockShellSession(`unix:${proxy.path}`, { onDisconnect: { policy: 'keep', keepMs: 60_000 } });
+        const connecting = k.connect();
+        // Created on the daemon; its reply still held back by the proxy.
+        for (let t = 0; t < 500 && (await directIds()).length === beforeKeep.length; t++) await sleep(10);
+        expect(await directIds()).toHaveLength(beforeKeep.length + 1);
+        await k.close();
+        expect(await connecting).toMatchObject({ state: 'unavailable', reason: 'closed' });
+        expect(await directIds()).toEqual(beforeKeep);
+      }
+      await direct.close();
       proxy.replyDelayMs = 0;
       await root.close();
     } finally {

@@ -300,6 +300,7 @@ export class VsockShellSession extends SessionBase {
     const remaining = () => timeoutMs - (Date.now() - started);
     for (let attempt = 1; ; attempt++) {
       let opened: ClientConnection | undefined;
+      let spawning: Promise<string> | undefined;
       try {
         const signal = this.#attempt.signal;
         const connection = this.#parent ? await cancellable(this.#parent.#ready(), signal) : (opened = await this.#open(Math.max(1, remaining())));
@@ -311,15 +312,17 @@ export class VsockShellSession extends SessionBase {
         // reach the new one and draw the HANDSHAKE_REQUIRED that tells us to start over.
         const probe = connection === opened ? setInterval(() => connection.request({ type: 'Ping' }).catch(() => {}), HELLO_RETRY_MS) : undefined;
         try {
+          spawning = this.#spawnSession(connection);
           this.#session = await cancellable(
             withDeadline(
-              this.#spawnSession(connection),
+              spawning,
               Math.max(1, remaining()),
               () => new UnavailableError('connect-timeout', `the daemon at ${this.endpoint} did not create a session within ${timeoutMs} ms of connecting`),
             ),
             signal,
-            // Created after all, on a connection that lives on (a fork's parent's): not to be left there.
-            (late) => killLateSession(connection, late),
+            // Created after all, on a connection that lives on (a fork's parent's): not to be left
+            // there. On a connection of our own, the catch below sees to it.
+            (late) => connection !== opened && killLateSession(connection, late),
           );
         } finally {
           clearInterval(probe);
@@ -330,7 +333,7 @@ export class VsockShellSession extends SessionBase {
         return this.#status;
       } catch (err) {
         // A connection opened for this attempt is not adopted: close it, or it holds the transport.
-        opened?.close();
+        if (opened) await this.#closeUnadopted(opened, spawning);
         if (this.#closedByUser) {
           this.#status = CLOSED_BY_USER(this.endpoint);
           return this.#status;
@@ -368,6 +371,20 @@ export class VsockShellSession extends SessionBase {
    * A connection that landed after close(): closed at once, so that nothing holds the transport
    * (a QEMU virtio-serial chardev serves one host connection at a time). True when abandoned.
    */
+  /**
+   * Closes a connection of our own that an attempt opened and did not adopt. When close() came
+   * while its SpawnSession was in flight, and the session is one the daemon keeps after a
+   * disconnect, the daemon would keep it for keepMs, known to no one: wait a little for the
+   * reply, and kill the session before the connection goes. (Killed on disconnect, it goes anyway.)
+   */
+  async #closeUnadopted(connection: ClientConnection, spawning: Promise<string> | undefined): Promise<void> {
+    if (spawning && this.#closedByUser && this.#options.onDisconnect?.policy === 'keep' && !connection.closed) {
+      const killed = spawning.then((session) => connection.request({ type: 'KillSession', session }, 'Ok'));
+      await withDeadline(killed, CLOSE_KILL_SESSION_TIMEOUT_MS).catch(() => {});
+    }
+    connection.close();
+  }
+
   #abandon(connection: ClientConnection): boolean {
     if (!this.#closedByUser) return false;
     if (!this.#parent) connection.close();
@@ -415,11 +432,12 @@ export class VsockShellSession extends SessionBase {
           // A new daemon instance knows nothing of our commands: report them lost, never exited.
           const lost = `the daemon restarted (instance ${previous} → ${connection.welcome.instanceId})`;
           for (const remote of this.#commands.values()) remote.lose(lost);
+          const spawning = this.#spawnSession(connection);
           try {
-            this.#session = await cancellable(this.#spawnSession(connection), signal, (late) => killLateSession(connection, late));
+            this.#session = await cancellable(spawning, signal);
           } catch (err) {
             // Not adopted: nothing else would ever close it.
-            connection.close();
+            await this.#closeUnadopted(connection, spawning);
             throw err;
           }
         }
