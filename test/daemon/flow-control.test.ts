@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes, VsockShellSession } from '@conch/shell-client';
 import { startDaemon } from '../helpers/daemon-process.js';
+import { killLeftover } from '../helpers/kill-leftover.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { rssBytes } from '../helpers/rss.js';
 import { UnixProxy } from '../helpers/unix-proxy.js';
@@ -175,7 +176,7 @@ describe('flow control, detach/reattach and limits', () => {
     const before = s.daemon!.instanceId;
     const h = await s.spawn(['sleep', '30']);
     await first.stop('SIGKILL');
-    process.kill(-h.pid, 'SIGKILL');
+    killLeftover(h.pid);
     const second = await startDaemon([], { socket: first.socket });
     await expect(h.wait()).rejects.toMatchObject({ code: ErrorCodes.COMMAND_LOST, message: expect.stringContaining('restarted') });
     expect((await s.connect()).state).toBe('ready');
@@ -212,7 +213,7 @@ describe('flow control, detach/reattach and limits', () => {
       const s = new VsockShellSession(daemon.endpoint, { onDisconnect: { policy: 'keep', keepMs: 30_000 }, reconnectTimeoutMs: 2000 });
       const h = await s.spawn(['sleep', '30']);
       await daemon.stop('SIGKILL');
-      process.kill(-h.pid, 'SIGKILL');
+      killLeftover(h.pid);
       const t0 = Date.now();
       // Accepts, and never says a word: each attempt would wait out the whole connect timeout (10 s).
       let silent: Server | undefined;
@@ -260,7 +261,7 @@ describe('flow control, detach/reattach and limits', () => {
     const s = new VsockShellSession(daemon.endpoint, { onDisconnect: { policy: 'keep', keepMs: 30_000 }, reconnectTimeoutMs: 30_000 });
     const h = await s.spawn(['sleep', '30']);
     await daemon.stop('SIGKILL');
-    process.kill(-h.pid, 'SIGKILL');
+    killLeftover(h.pid);
     // The daemon is gone for good: the session keeps retrying until the user gives up.
     await new Promise((r) => setTimeout(r, 300));
     expect(s.status.state).toBe('connecting');

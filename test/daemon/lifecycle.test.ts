@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { Capabilities } from '@conch/protocol';
 import { VsockShellSession } from '@conch/shell-client';
 import { CONCHD, startDaemon } from '../helpers/daemon-process.js';
+import { killLeftover } from '../helpers/kill-leftover.js';
 import { RawClient } from '../helpers/raw-client.js';
 
 const alive = (pid: number) => {
@@ -168,6 +169,36 @@ describe('conchd lifecycle', () => {
     expect(normal.stderr()).not.toContain('PID 1');
   });
 
+  it('a conchd that starts kills what a SIGKILLed one left running, setsid escapees too (its cgroups)', async (ctx) => {
+    const first = await startDaemon();
+    const s = new VsockShellSession(first.endpoint);
+    await s.connect();
+    if (!s.daemon!.capabilities.includes(Capabilities.CGROUP_KILL)) {
+      console.log(`skipped: this daemon does not announce ${Capabilities.CGROUP_KILL} (no writable cgroup2 here), so it has no cgroups a later one could find`);
+      await s.close();
+      await first.stop();
+      ctx.skip();
+    }
+    const h = await s.spawn("setsid sleep 301 & echo \"escapee $!\"; sleep 300");
+    let escapee = 0;
+    for await (const { line } of h.lines()) {
+      escapee = Number(/^escapee (\d+)$/.exec(line)?.[1]);
+      break;
+    }
+    expect([alive(h.pid), alive(escapee)]).toEqual([true, true]);
+    await first.stop('SIGKILL');
+    await expect(h.wait()).rejects.toMatchObject({ code: 'COMMAND_LOST' });
+    const second = await startDaemon();
+    try {
+      for (let i = 0; i < 500 && (alive(h.pid) || alive(escapee)); i++) await new Promise((r) => setTimeout(r, 10));
+      expect([alive(h.pid), alive(escapee)]).toEqual([false, false]);
+    } finally {
+      killLeftover(h.pid);
+      if (alive(escapee)) process.kill(escapee, 'SIGKILL');
+      await second.stop();
+    }
+  });
+
   it('reports commands in flight as lost, and the session as closed, when the daemon dies', async () => {
     const daemon = await startDaemon();
     const s = new VsockShellSession(daemon.endpoint);
@@ -176,6 +207,6 @@ describe('conchd lifecycle', () => {
     await expect(h.wait()).rejects.toMatchObject({ code: 'COMMAND_LOST' });
     expect(s.status).toMatchObject({ state: 'unavailable', reason: 'closed' });
     await expect(s.exec('true')).rejects.toMatchObject({ code: 'UNAVAILABLE', reason: 'closed' });
-    process.kill(h.pid, 'SIGKILL');
+    killLeftover(h.pid);
   });
 });

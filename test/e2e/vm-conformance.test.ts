@@ -253,7 +253,7 @@ describe.skipIf(unavailable !== undefined)('conchd in a real VM (QEMU, Debian cl
       const before = guestSession(vm.endpoints.virtioSerial, { keepaliveMs: 500 });
       await before.connect();
       const oldInstance = before.daemon!.instanceId;
-      const h = await before.spawn('sleep 0.5; kill -9 $PPID; sleep 30');
+      const h = await before.spawn('sleep 0.5; kill -9 $PPID; sleep 317');
       await expect(h.wait()).rejects.toMatchObject({ code: 'COMMAND_LOST' });
       await before.close();
       let after: VsockShellSession | undefined;
@@ -267,6 +267,9 @@ describe.skipIf(unavailable !== undefined)('conchd in a real VM (QEMU, Debian cl
       expect(after!.daemon!.instanceId).not.toBe(oldInstance);
       expect((await after!.exec(['echo', 'back'])).stdout).toBe('back\n');
       expect(vm.console()).toContain('supervise: conchd exited with status 137; restarting');
+      // The dead instance's command ran on after it (reported lost); the new one killed it when it started.
+      const left = await after!.exec("for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -qx 'sleep 317 ' && echo $p; done; true");
+      expect(left.stdout).toBe('');
     }, GUEST_TEST_MS);
   });
 });

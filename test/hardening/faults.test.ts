@@ -7,6 +7,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { encodeFrame } from '@conch/protocol';
 import { ConchError, ErrorCodes, LocalProcessShellSession, VsockShellSession, type CommandHandle } from '@conch/shell-client';
 import { startDaemon } from '../helpers/daemon-process.js';
+import { killLeftover } from '../helpers/kill-leftover.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { rssBytes } from '../helpers/rss.js';
 import { describeMemory, MiB, startMeasuredDaemon } from './daemon-memory.js';
@@ -236,7 +237,7 @@ describe('faults', () => {
     daemon.child.kill('SIGKILL');
     const status = await until(() => (s.status.state === 'unavailable' ? { status: s.status, at: performance.now() } : undefined), 5000, 1);
     const lost = await waited;
-    process.kill(-h.pid, 'SIGKILL'); // a dead daemon cannot kill its orphans; the test does
+    killLeftover(h.pid); // a dead daemon cannot kill its orphans; the test does, or the next daemon
     expect(lost?.err).toMatchObject({ code: ErrorCodes.COMMAND_LOST });
     expect(status?.status).toMatchObject({ state: 'unavailable', reason: 'closed' });
     const lostMs = lost!.at - killedAt;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { signalNumber, type SignalName } from '@conch/protocol';
 
@@ -159,7 +159,7 @@ export class CommandCgroup {
 }
 
 /**
- * This process's cgroups for commands: `conch-<pid>-<random>` under its own cgroup (random, so
+ * This process's cgroups for commands: `conch-<pid>-<pidns>-<random>` under its own cgroup (random, so
  * that two processes with one pid, in two pid namespaces, or two worker threads, never share
  * one), one directory per command inside. No controller is enabled in either, so a cgroup that
  * holds processes (a systemd unit's, a container's) may have them as children (cgroup v2's
@@ -259,7 +259,7 @@ function findCommandCgroups(): CommandCgroups | Error {
     return err as Error;
   }
   sweepStale(own);
-  const path = join(own, `conch-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const path = join(own, `conch-${process.pid}-${pidNamespace()}-${randomBytes(4).toString('hex')}`);
   try {
     mkdirSync(path);
   } catch (err) {
@@ -290,15 +290,51 @@ function ownCgroupDir(): string {
 }
 
 /**
- * Removes `conch-<pid>-<random>` directories whose process is gone and whose commands are all
- * gone too. (A pid seen through another pid namespace can mislead this either way: a live
- * process's directory loses only its empty cgroups, which take() makes again.)
+ * Ends what dead processes left: `conch-<pid>-<pidns>-<random>` directories of our pid namespace
+ * whose process is gone. Their commands still running are killed (a daemon that crashed or was
+ * SIGKILLed leaves its commands behind, reported lost to their clients, and nobody else would
+ * ever end them), and the directories removed once empty. A pid means something only in its
+ * own namespace, so another namespace's directories are left alone; and a live process with a
+ * dead one's pid (pid_max is 32768 on a small guest) is not taken for it unless it is in our
+ * cgroup, as its owner was.
  */
 function sweepStale(own: string): void {
+  const namespace = pidNamespace();
   for (const name of safeReaddir(own)) {
-    const match = /^conch-(\d+)-[0-9a-f]+$/.exec(name);
-    if (!match || Number(match[1]) === process.pid || pidAlive(Number(match[1]))) continue;
-    removeTree(join(own, name));
+    const match = /^conch-(\d+)-(\d+)-[0-9a-f]+$/.exec(name);
+    if (!match || match[2] !== namespace) continue;
+    const pid = Number(match[1]);
+    if (pid === process.pid || (pidAlive(pid) && sameCgroup(pid))) continue;
+    const dir = join(own, name);
+    let killed = false;
+    for (const command of safeReaddir(dir)) {
+      const cgroup = new CommandCgroup(join(dir, command));
+      if (!cgroup.populated()) continue;
+      cgroup.kill();
+      killed = true;
+    }
+    removeTree(dir);
+    // What was killed takes a moment to exit; until then its cgroup cannot be removed.
+    if (killed) setTimeout(() => removeTree(dir), 1000).unref();
+  }
+}
+
+/** This process's pid namespace (the inode of /proc/self/ns/pid), or "0" when it cannot be told. */
+function pidNamespace(): string {
+  try {
+    return /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] ?? '0';
+  } catch {
+    return '0';
+  }
+}
+
+/** Whether `pid` is in the same cgroup as we are (and so may own a directory beside ours); true when that cannot be read. */
+function sameCgroup(pid: number): boolean {
+  const line = (path: string) => readFileSync(path, 'utf8').split('\n').find((l) => l.startsWith('0::'));
+  try {
+    return line(`/proc/${pid}/cgroup`) === line('/proc/self/cgroup');
+  } catch {
+    return true;
   }
 }
 

@@ -1,12 +1,12 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { basename, posix } from 'node:path';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs';
+import { basename, join, posix } from 'node:path';
 import { execAsHelper, posixSpawn } from '@conch/posix-spawn';
 import { signalNumber } from '@conch/protocol';
 import { describe, expect, it, vi } from 'vitest';
 // The addon's own counters; the package exports no way to them.
 import { binding } from '../../posix-spawn/src/binding.js';
-import { CommandSession, commandCgroups, type CommandRequest, type Execution } from '../src/index.js';
+import { CommandSession, commandCgroups, setCgroupMode, type CommandRequest, type Execution } from '../src/index.js';
 
 /**
  * Commands in cgroups of their own: what leaves the process group (setsid, a double fork) is
@@ -206,6 +206,52 @@ describe('commands in cgroups of their own', () => {
     expect(made.length).toBeLessThanOrEqual(4);
     session.close();
   });
+});
+
+describe("the sweep of dead processes' command cgroups", () => {
+  it('kills what a dead owner left running and removes its directory, but leaves another pid namespace alone', async (ctx) => {
+    skipWithout(ctx);
+    if (cgroups instanceof Error) return;
+    const own = posix.dirname(cgroups.path);
+    const ns = /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))![1]!;
+    // A pid that is gone: a process that has exited and been reaped.
+    const gone = spawnSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).stdout.trim();
+    // A live pid that is not in our cgroup (as a dead owner's reused pid would be): a sleep moved elsewhere.
+    const elsewhere = join(own, `conch-sweep-test-${process.pid}`);
+    const made: string[] = [];
+    const children: ChildProcess[] = [];
+    const sleeper = (dir: string) => {
+      mkdirSync(dir, { recursive: true });
+      made.push(dir);
+      const child = spawn('sleep', ['300'], { stdio: 'ignore' });
+      children.push(child);
+      writeFileSync(join(dir, 'cgroup.procs'), String(child.pid));
+      return child;
+    };
+    try {
+      const stranger = sleeper(elsewhere);
+      const deadOwner = sleeper(join(own, `conch-${gone}-${ns}-0badc0de`, '1'));
+      const reusedPid = sleeper(join(own, `conch-${stranger.pid}-${ns}-0badc0de`, '1'));
+      // Another namespace's pid says nothing here, dead-looking as it may be.
+      const otherNamespace = sleeper(join(own, `conch-${gone}-1-0badc0de`, '1'));
+      setCgroupMode('auto');
+      expect(commandCgroups()).not.toBeInstanceOf(Error);
+      await until(() => !alive(deadOwner.pid!) && !alive(reusedPid.pid!), 'the dead owners\' commands were killed');
+      expect(alive(otherNamespace.pid!)).toBe(true);
+      expect(alive(stranger.pid!)).toBe(true);
+      await until(() => !existsSync(join(own, `conch-${gone}-${ns}-0badc0de`)) && !existsSync(join(own, `conch-${stranger.pid}-${ns}-0badc0de`)), 'their directories were removed', 5000);
+      expect(existsSync(join(own, `conch-${gone}-1-0badc0de`, '1'))).toBe(true);
+    } finally {
+      for (const child of children) child.kill('SIGKILL');
+      await new Promise((r) => setTimeout(r, 200));
+      for (const dir of made.reverse()) {
+        try {
+          rmdirSync(dir);
+          if (posix.basename(dir) === '1') rmdirSync(posix.dirname(dir));
+        } catch {}
+      }
+    }
+  }, 30_000);
 });
 
 const pid0 = (pids: number[]) => pids[0]!;
