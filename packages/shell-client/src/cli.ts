@@ -8,7 +8,7 @@ import { CLIENT_VERSION } from './version.js';
 
 const USAGE = `usage: conch [--connect ENDPOINT] [--token-file F] [--connect-timeout S] [-v] COMMAND …
 
-  conch --connect ENDPOINT exec [-i|--stdin] [--pty] [--cwd D] [--env K=V]… [--timeout S] -- CMD [ARGS…]
+  conch --connect ENDPOINT exec [-i|--stdin] [--pty] [--cwd D] [--env K=V]… [--timeout S] [-u|--user UID[:GID]] -- CMD [ARGS…]
   conch --connect ENDPOINT status [--json]
   conch --connect ENDPOINT shell
 

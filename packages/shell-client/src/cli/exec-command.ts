@@ -10,8 +10,18 @@ import { openFromOptions, parseSeconds, usageError, type GlobalOptions } from '.
 /** Signals to conch itself that are passed on to the remote command, as ssh does. */
 const FORWARDED: readonly SignalName[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
 
+/** `--user UID` (that guest user, with its groups) or `--user UID:GID` (exactly those ids): numeric, as the daemon takes them. */
+function parseUser(text: string): { uid: number; gid?: number } {
+  const match = /^(\d{1,10})(?::(\d{1,10}))?$/.exec(text);
+  const [uid, gid] = [match?.[1], match?.[2]].map((id) => (id === undefined ? undefined : Number(id)));
+  if (uid === undefined || uid >= 0xffffffff || (gid !== undefined && gid >= 0xffffffff)) {
+    throw usageError(`--user expects UID or UID:GID (numbers below 4294967295), got ${JSON.stringify(text)}`);
+  }
+  return gid === undefined ? { uid } : { uid, gid };
+}
+
 /**
- * `conch exec [-i] [--pty] [--cwd D] [--env K=V]… [--timeout S] -- CMD [ARGS…]`. Streams the
+ * `conch exec [-i] [--pty] [--cwd D] [--env K=V]… [--timeout S] [--user UID[:GID]] -- CMD [ARGS…]`. Streams the
  * command's stdout and stderr to ours and returns its exit status (128+signal when killed).
  */
 export async function execCommand(args: string[], global: GlobalOptions): Promise<number> {
@@ -23,6 +33,7 @@ export async function execCommand(args: string[], global: GlobalOptions): Promis
       cwd: { type: 'string' },
       env: { type: 'string', multiple: true },
       timeout: { type: 'string' },
+      user: { type: 'string', short: 'u' },
     },
     strict: true,
     allowPositionals: true,
@@ -36,6 +47,7 @@ export async function execCommand(args: string[], global: GlobalOptions): Promis
   }
   const options: SpawnOptions = {
     stdin: Boolean(values.stdin),
+    ...(values.user !== undefined ? parseUser(values.user) : {}),
     ...(values.cwd !== undefined ? { cwd: values.cwd } : {}),
     ...(values.env ? { env } : {}),
     ...(values.timeout !== undefined ? { timeoutMs: parseSeconds(values.timeout, '--timeout') } : {}),
