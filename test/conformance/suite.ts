@@ -457,5 +457,20 @@ export function defineConformanceSuite(name: string, setup: () => Promise<Confor
       expect(total).toBe(8000000);
       expect((await h.wait()).exitCode).toBe(0);
     });
+
+    it('a Readable its consumer destroyed does not hold the command: 20 MB on a destroyed stderr, stdout read to its end', async () => {
+      const s = await open();
+      // Far past the window (4 MiB): unread and uncredited, stderr would stop the command.
+      const h = await s.spawn('head -c 20000000 /dev/zero >&2; echo done');
+      h.stderr.destroy();
+      let out = '';
+      const read = (async () => {
+        for await (const chunk of h.stdout) out += (chunk as Buffer).toString();
+      })();
+      const stalled = new Promise((resolve) => setTimeout(resolve, 60_000, 'stalled')).then((v) => v);
+      expect(await Promise.race([read.then(() => 'read'), stalled])).toBe('read');
+      expect(out).toBe('done\n');
+      expect(await h.wait()).toMatchObject({ exitCode: 0, stderrBytes: 20000000 });
+    });
   });
 }

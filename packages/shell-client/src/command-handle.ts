@@ -348,12 +348,19 @@ export class CommandHandle implements AsyncIterable<OutputChunk> {
   #readables(): Record<OutputFd, Readable> {
     if (this.#streams) return this.#streams;
     if (this.#mode !== 'unset') this.#choose('streams');
+    const credit = (fd: OutputFd) => {
+      const owed = this.#owed[fd];
+      this.#owed[fd] = 0;
+      if (owed > 0) this.#control.consumed(fd, owed);
+    };
     const make = (fd: OutputFd) =>
       new Readable({
-        read: () => {
-          const owed = this.#owed[fd];
-          this.#owed[fd] = 0;
-          if (owed > 0) this.#control.consumed(fd, owed);
+        read: () => credit(fd),
+        // A stream destroyed by its consumer (only stdout wanted, say) is given up, not paused:
+        // what it held and what comes after is credited, or its window would fill and hold the command.
+        destroy: (err, done) => {
+          credit(fd);
+          done(err);
         },
       });
     this.#streams = { 1: make(1), 2: make(2) };
@@ -364,6 +371,10 @@ export class CommandHandle implements AsyncIterable<OutputChunk> {
 
   #toStream(fd: OutputFd, data: Uint8Array): void {
     const stream = this.#streams![fd];
+    if (stream.destroyed) {
+      this.#control.consumed(fd, data.length);
+      return;
+    }
     if (stream.push(Buffer.from(data.buffer, data.byteOffset, data.length))) this.#control.consumed(fd, data.length);
     else this.#owed[fd] += data.length;
   }
