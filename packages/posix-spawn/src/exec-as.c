@@ -9,7 +9,8 @@
  *   without this a workload could type into another command's terminal, a
  *   root shell's included.
  * - With --user, it becomes UID:GID with no supplementary groups, or with
- *   exactly those of --groups (a comma-separated list, which may be empty).
+ *   exactly those of --groups (a comma-separated list, which may be empty;
+ *   more than the kernel's NGROUPS_MAX fails the switch with EINVAL).
  *   node-pty calls setgid and setuid but never setgroups, which would leave
  *   root's groups (gid 0) to the workload; posix_spawn cannot switch users.
  *
@@ -60,6 +61,8 @@ static void fail(int err, const char* what, const char* detail) {
 
 static int parse_id(const char* text, char stop, const char** rest, unsigned long* out) {
   char* end;
+  /* Digits only: strtoul would also take leading blanks, a sign, and wrap a negative number. */
+  if (*text < '0' || *text > '9') return -1;
   errno = 0;
   unsigned long v = strtoul(text, &end, 10);
   if (errno || end == text || *end != stop || v >= 0xffffffffUL) return -1;

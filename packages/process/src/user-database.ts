@@ -18,8 +18,10 @@ export interface PasswdEntry {
 export function passwdEntry(uid: number, file = PASSWD_FILE): PasswdEntry | undefined {
   for (const fields of records(file)) {
     if (fields.length < 4 || id(fields[2]!) !== uid) continue;
+    // The first entry for the uid decides, as for getpwuid: a broken one is no entry, rather
+    // than a later one's name and groups.
     const gid = id(fields[3]!);
-    if (gid !== undefined) return { name: fields[0]!, uid, gid };
+    return gid !== undefined && fields[0] !== '' ? { name: fields[0]!, uid, gid } : undefined;
   }
   return undefined;
 }
@@ -31,7 +33,8 @@ export function passwdEntry(uid: number, file = PASSWD_FILE): PasswdEntry | unde
 export function memberGroups(name: string, gid: number, file = GROUP_FILE): number[] {
   const groups = [gid];
   for (const fields of records(file)) {
-    if (fields.length < 4 || !fields[3]!.split(',').includes(name)) continue;
+    // An empty member list is no members: splitting it gives [''], which an empty name would match.
+    if (name === '' || fields.length < 4 || !fields[3]!.split(',').filter(Boolean).includes(name)) continue;
     const member = id(fields[2]!);
     if (member !== undefined && !groups.includes(member)) groups.push(member);
   }

@@ -23,6 +23,8 @@ beforeAll(() => {
     'root:x:0:0:root:/root:/bin/sh',
     'broken:x:1001',
     'badgid:x:1002:abc::/:/bin/sh',
+    'later:x:1002:1002::/:/bin/sh',
+    ':x:1003:1003::/:/bin/sh',
     'agent:x:1000:2000:Agent:/home/agent:/bin/sh',
     'dup:x:1000:3000::/:/bin/sh',
     'huge:x:4294967295:1::/:/bin/sh',
@@ -51,7 +53,9 @@ describe('passwdEntry', () => {
 
   it('has nothing for a uid without a usable entry, nor for a file that is missing', () => {
     expect(passwdEntry(1001, passwd)).toBeUndefined();
+    // The first entry for a uid decides, as for getpwuid, broken or not; an entry needs a name.
     expect(passwdEntry(1002, passwd)).toBeUndefined();
+    expect(passwdEntry(1003, passwd)).toBeUndefined();
     expect(passwdEntry(4294967295, passwd)).toBeUndefined();
     expect(passwdEntry(5, passwd)).toBeUndefined();
     expect(passwdEntry(0, join(dir, 'missing'))).toBeUndefined();
@@ -67,6 +71,8 @@ describe('memberGroups', () => {
     expect(memberGroups('agents', 7, group)).toEqual([7, 80]);
     expect(memberGroups('nobody-here', 7, group)).toEqual([7]);
     expect(memberGroups('agent', 7, join(dir, 'missing'))).toEqual([7]);
+    // An empty member list has no members: not even a user with an empty name (root:x:0: would make it root's).
+    expect(memberGroups('', 7, group)).toEqual([7]);
   });
 
   it("agrees with id(1) on this machine's own database, for every user in it", () => {
