@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalProcessShellSession, VsockShellSession, type ShellSession } from '@conch/shell-client';
 import { startDaemon, type DaemonProcess } from '../helpers/daemon-process.js';
+import { withoutCapability } from '../helpers/without-capability.js';
 
 /**
  * Commands can run as another user. Run as nobody (65534:65534), a command cannot read a
@@ -110,19 +111,25 @@ describe.each(backends)('commands as another uid/gid: $name', ({ open }) => {
 
   it.skipIf(!isRoot)("a uid alone is that user with its own groups, as id(1) lists them, not root's group", async () => {
     const { session, done } = await open();
-    // What this machine's user database says nobody is (Debian: 65534, group nogroup 65534).
-    const expected = `${NOBODY}\n${execFileSync('id', ['-g', 'nobody'], { encoding: 'utf8' })}${execFileSync('id', ['-G', 'nobody'], { encoding: 'utf8' })}`;
+    // What this machine's user database says nobody is (Debian: 65534, group nogroup 65534); the
+    // groups as a set, since id(1) lists a user's in getgrouplist's order, a process's sorted.
+    const ids = (text: string) => {
+      const [uid, gid, groups] = text.replaceAll('\r\n', '\n').trim().split('\n');
+      return { uid, gid, groups: groups?.split(' ').sort() };
+    };
+    const id = (flag: string) => execFileSync('id', [flag, 'nobody'], { encoding: 'utf8' });
+    const expected = ids(`${NOBODY}\n${id('-g')}${id('-G')}`);
     for (const pty of [undefined, { cols: 80, rows: 24 }]) {
-      const ids = await session.exec(['sh', '-c', 'id -u; id -g; id -G'], { uid: NOBODY, ...(pty ? { pty } : {}) });
-      expect({ pty, exitCode: ids.exitCode, stdout: ids.stdout.replaceAll('\r\n', '\n') }).toEqual({ pty, exitCode: 0, stdout: expected });
+      const r = await session.exec(['sh', '-c', 'id -u; id -g; id -G'], { uid: NOBODY, ...(pty ? { pty } : {}) });
+      expect({ pty, exitCode: r.exitCode, ids: ids(r.stdout) }).toEqual({ pty, exitCode: 0, ids: expected });
       const group = await session.exec(['cat', groupSecret], { uid: NOBODY, ...(pty ? { pty } : {}) });
       expect(group.exitCode).not.toBe(0);
       expect(group.stdout + group.stderr).toContain(`${groupSecret}: Permission denied`);
     }
     // A string command and a whole session given a uid alone take the same groups.
-    expect((await session.exec('id -u; id -g; id -G', { uid: NOBODY })).stdout).toBe(expected);
+    expect(ids((await session.exec('id -u; id -g; id -G', { uid: NOBODY })).stdout)).toEqual(expected);
     const asNobody = await open({ uid: NOBODY });
-    expect((await asNobody.session.exec('id -u; id -g; id -G')).stdout).toBe(expected);
+    expect(ids((await asNobody.session.exec('id -u; id -g; id -G')).stdout)).toEqual(expected);
     await asNobody.done();
     await done();
   });
@@ -175,6 +182,34 @@ describe.each(backends)('commands as another uid/gid: $name', ({ open }) => {
     // argv[0] and the arguments arrive as given, through the switch.
     expect((await session.exec(['sh', '-c', 'echo "$0" "$@"', 'zero', 'one two'], { uid: NOBODY, gid: NOBODY, pty })).stdout).toBe('zero one two\r\n');
     await done();
+  });
+});
+
+describe('a uid without a gid against a daemon without user-groups (one that would keep its own gid)', () => {
+  it('is refused by the client before anything runs; with a gid, or announced, it runs', async () => {
+    daemon ??= await startDaemon();
+    const proxy = await withoutCapability(daemon.socket, 'user-groups');
+    const old = new VsockShellSession(`unix:${proxy.path}`);
+    const oldAsUser = new VsockShellSession(`unix:${proxy.path}`, { uid: NOBODY });
+    const current = new VsockShellSession(daemon.endpoint);
+    try {
+      await old.connect();
+      expect(old.daemon!.capabilities).not.toContain('user-groups');
+      const marker = join(tmpdir(), `conch-user-groups-${process.pid}`);
+      for (const [session, options] of [[old, { uid: NOBODY }], [oldAsUser, {}]] as const) {
+        await expect(session.exec(['touch', marker], options)).rejects.toMatchObject({
+          code: 'INVALID_ARGUMENT',
+          message: expect.stringContaining('does not announce user-groups: a uid without a gid would run in its own group'),
+        });
+      }
+      expect(existsSync(marker)).toBe(false);
+      if (isRoot) expect((await old.exec(['id', '-g'], { uid: NOBODY, gid: NOBODY, cwd: '/tmp' })).stdout).toBe(`${NOBODY}\n`);
+      await current.connect();
+      expect(current.daemon!.capabilities).toContain('user-groups');
+    } finally {
+      await Promise.all([old.close(), oldAsUser.close(), current.close()]);
+      proxy.close();
+    }
   });
 });
 

@@ -14,6 +14,11 @@ export const Capabilities = {
    * reach the process group alone.
    */
   CGROUP_KILL: 'cgroup-kill',
+  /**
+   * A `uid` without a `gid` runs as that user: its passwd group and supplementary groups. A
+   * daemon without it keeps its own gid (root's) for such a command.
+   */
+  USER_GROUPS: 'user-groups',
 } as const;
 
 export type Capability = (typeof Capabilities)[keyof typeof Capabilities];

@@ -1,4 +1,4 @@
-import { Capabilities, formatEndpoint, parseEndpoint, type Endpoint, type SessionInfo } from '@conch/protocol';
+import { Capabilities, ConchError, ErrorCodes, formatEndpoint, parseEndpoint, type Endpoint, type SessionInfo } from '@conch/protocol';
 import { cancellable } from './cancellable.js';
 import { ClientConnection, HELLO_RETRY_MS } from './client-connection.js';
 import type { CommandHandle } from './command-handle.js';
@@ -135,13 +135,19 @@ export class VsockShellSession extends SessionBase {
   async spawn(command: CommandLine, options: SpawnOptions = {}): Promise<CommandHandle> {
     validateCommand(command, options);
     const connection = await this.#ready();
+    const uid = options.uid ?? this.#options.uid;
+    if (uid !== undefined && (options.gid ?? this.#options.gid) === undefined && !connection.welcome.capabilities.includes(Capabilities.USER_GROUPS)) {
+      // Such a daemon would keep its own gid for the command: root's group, not the user's.
+      throw new ConchError(ErrorCodes.INVALID_ARGUMENT, `the daemon at ${this.endpoint} does not announce ${Capabilities.USER_GROUPS}: a uid without a gid would run in its own group (root's); give a gid too`);
+    }
     let remote: RemoteCommand | undefined;
     await connection.request(
       {
         type: 'ExecCommand', session: this.#session!,
         ...(typeof command === 'string' ? { command } : { argv: command }),
         ...definedOnly({
-          cwd: options.cwd, env: options.env, stdin: options.stdin, pty: options.pty, timeoutMs: options.timeoutMs,
+          // 0 is no timeout: sent as none, which a daemon from before that rule reads the same way.
+          cwd: options.cwd, env: options.env, stdin: options.stdin, pty: options.pty, timeoutMs: options.timeoutMs || undefined,
           killGraceMs: options.killGraceMs, maxOutputBytes: options.maxOutputBytes, uid: options.uid, gid: options.gid,
           window: this.#options.windowBytes,
         }),
@@ -368,23 +374,24 @@ export class VsockShellSession extends SessionBase {
   }
 
   /**
-   * A connection that landed after close(): closed at once, so that nothing holds the transport
-   * (a QEMU virtio-serial chardev serves one host connection at a time). True when abandoned.
-   */
-  /**
-   * Closes a connection of our own that an attempt opened and did not adopt. When close() came
-   * while its SpawnSession was in flight, and the session is one the daemon keeps after a
-   * disconnect, the daemon would keep it for keepMs, known to no one: wait a little for the
-   * reply, and kill the session before the connection goes. (Killed on disconnect, it goes anyway.)
+   * Closes a connection of our own that an attempt opened and did not adopt. When the attempt was
+   * given up (close(), the connect timeout) while its SpawnSession was in flight, and the session
+   * is one the daemon keeps after a disconnect, the daemon would keep it for keepMs, known to no
+   * one: wait a little for the reply, and kill the session before the connection goes. (A session
+   * killed on disconnect goes anyway.)
    */
   async #closeUnadopted(connection: ClientConnection, spawning: Promise<string> | undefined): Promise<void> {
-    if (spawning && this.#closedByUser && this.#options.onDisconnect?.policy === 'keep' && !connection.closed) {
+    if (spawning && this.#options.onDisconnect?.policy === 'keep' && !connection.closed) {
       const killed = spawning.then((session) => connection.request({ type: 'KillSession', session }, 'Ok'));
       await withDeadline(killed, CLOSE_KILL_SESSION_TIMEOUT_MS).catch(() => {});
     }
     connection.close();
   }
 
+  /**
+   * A connection that landed after close(): closed at once, so that nothing holds the transport
+   * (a QEMU virtio-serial chardev serves one host connection at a time). True when abandoned.
+   */
   #abandon(connection: ClientConnection): boolean {
     if (!this.#closedByUser) return false;
     if (!this.#parent) connection.close();

@@ -69,7 +69,7 @@ export class Daemon {
 
   get capabilities(): string[] {
     return [
-      Capabilities.ATTACH, Capabilities.KILL_KEEPS_SESSION,
+      Capabilities.ATTACH, Capabilities.KILL_KEEPS_SESSION, Capabilities.USER_GROUPS,
       ...(ptyAvailable() ? [Capabilities.PTY] : []),
       ...(process.getuid?.() === 0 ? [Capabilities.SET_UID] : []),
       ...(commandCgroups() instanceof Error ? [] : [Capabilities.CGROUP_KILL]),
