@@ -159,7 +159,7 @@ export class CommandCgroup {
 }
 
 /**
- * This process's cgroups for commands: `conch-<pid>-<pidns>-<random>` under its own cgroup (random, so
+ * This process's cgroups for commands: `conch-<pid>-<start>-<pidns>-<random>` under its own cgroup (random, so
  * that two processes with one pid, in two pid namespaces, or two worker threads, never share
  * one), one directory per command inside. No controller is enabled in either, so a cgroup that
  * holds processes (a systemd unit's, a container's) may have them as children (cgroup v2's
@@ -259,7 +259,7 @@ function findCommandCgroups(): CommandCgroups | Error {
     return err as Error;
   }
   sweepStale(own);
-  const path = join(own, `conch-${process.pid}-${pidNamespace()}-${randomBytes(4).toString('hex')}`);
+  const path = join(own, `conch-${ownerName()}-${randomBytes(4).toString('hex')}`);
   try {
     mkdirSync(path);
   } catch (err) {
@@ -290,51 +290,68 @@ function ownCgroupDir(): string {
 }
 
 /**
- * Ends what dead processes left: `conch-<pid>-<pidns>-<random>` directories of our pid namespace
- * whose process is gone. Their commands still running are killed (a daemon that crashed or was
- * SIGKILLed leaves its commands behind, reported lost to their clients, and nobody else would
- * ever end them), and the directories removed once empty. A pid means something only in its
- * own namespace, so another namespace's directories are left alone; and a live process with a
- * dead one's pid (pid_max is 32768 on a small guest) is not taken for it unless it is in our
- * cgroup, as its owner was.
+ * Ends what dead processes left. A directory `conch-<pid>-<start>-<pidns>-<random>` of our pid
+ * namespace whose owner is gone (no process with that pid and start time, or only its zombie) has
+ * its commands still running killed: a daemon that crashed or was SIGKILLed leaves them behind,
+ * reported lost to their clients, and nobody else would ever end them. Then it is removed once
+ * empty. A pid means something only in its own namespace, so other directories (another
+ * namespace's, or ours when our namespace cannot be told) lose only their empty cgroups, once no
+ * process of ours has that pid, as before directories were named this way.
  */
 function sweepStale(own: string): void {
   const namespace = pidNamespace();
   for (const name of safeReaddir(own)) {
-    const match = /^conch-(\d+)-(\d+)-[0-9a-f]+$/.exec(name);
-    if (!match || match[2] !== namespace) continue;
-    const pid = Number(match[1]);
-    if (pid === process.pid || (pidAlive(pid) && sameCgroup(pid))) continue;
     const dir = join(own, name);
-    let killed = false;
-    for (const command of safeReaddir(dir)) {
-      const cgroup = new CommandCgroup(join(dir, command));
-      if (!cgroup.populated()) continue;
-      cgroup.kill();
-      killed = true;
+    const named = /^conch-(\d+)-(\d+)-(\d+)-[0-9a-f]+$/.exec(name);
+    if (named && namespace !== undefined && named[3] === namespace) {
+      const [pid, start] = [Number(named[1]), named[2]];
+      if (pid === process.pid || processStart(pid) === start) continue;
+      let killed = false;
+      for (const command of safeReaddir(dir)) {
+        const cgroup = new CommandCgroup(join(dir, command));
+        if (!cgroup.populated()) continue;
+        cgroup.kill();
+        killed = true;
+      }
+      removeTree(dir);
+      // What was killed takes a moment to exit; until then its cgroup cannot be removed.
+      if (killed) setTimeout(() => removeTree(dir), 1000).unref();
+      continue;
     }
-    removeTree(dir);
-    // What was killed takes a moment to exit; until then its cgroup cannot be removed.
-    if (killed) setTimeout(() => removeTree(dir), 1000).unref();
+    const pid = /^conch-(\d+)-/.exec(name)?.[1];
+    if (pid !== undefined && Number(pid) !== process.pid && !pidAlive(Number(pid))) removeTree(dir);
   }
 }
 
-/** This process's pid namespace (the inode of /proc/self/ns/pid), or "0" when it cannot be told. */
-function pidNamespace(): string {
+/**
+ * This process's name part `<pid>-<start>-<pidns>`: what tells its directory from a dead
+ * process's. Where either cannot be read, `<pid>-unknown`, which no sweep takes for dead.
+ */
+function ownerName(): string {
+  const [start, namespace] = [processStart(process.pid), pidNamespace()];
+  return start !== undefined && namespace !== undefined ? `${process.pid}-${start}-${namespace}` : `${process.pid}-unknown`;
+}
+
+/** This process's pid namespace (the inode of /proc/self/ns/pid), or undefined when it cannot be told. */
+function pidNamespace(): string | undefined {
   try {
-    return /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] ?? '0';
+    return /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1];
   } catch {
-    return '0';
+    return undefined;
   }
 }
 
-/** Whether `pid` is in the same cgroup as we are (and so may own a directory beside ours); true when that cannot be read. */
-function sameCgroup(pid: number): boolean {
-  const line = (path: string) => readFileSync(path, 'utf8').split('\n').find((l) => l.startsWith('0::'));
+/**
+ * When process `pid` started (field 22 of /proc/PID/stat, clock ticks since boot): with the pid,
+ * which one it is. Undefined once it is gone, or a zombie (dead, not yet reaped).
+ */
+function processStart(pid: number): string | undefined {
   try {
-    return line(`/proc/${pid}/cgroup`) === line('/proc/self/cgroup');
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[0] === 'Z' ? undefined : fields[19];
   } catch {
-    return true;
+    return undefined;
   }
 }
 

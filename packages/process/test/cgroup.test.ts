@@ -209,15 +209,18 @@ describe('commands in cgroups of their own', () => {
 });
 
 describe("the sweep of dead processes' command cgroups", () => {
-  it('kills what a dead owner left running and removes its directory, but leaves another pid namespace alone', async (ctx) => {
+  it("kills what a dead owner left running and removes its directory, but not a live owner's, nor another pid namespace's", async (ctx) => {
     skipWithout(ctx);
     if (cgroups instanceof Error) return;
     const own = posix.dirname(cgroups.path);
     const ns = /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))![1]!;
+    const startOf = (pid: number) => {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!;
+    };
+    expect(basename(cgroups.path)).toMatch(new RegExp(`^conch-${process.pid}-${startOf(process.pid)}-${ns}-[0-9a-f]+$`));
     // A pid that is gone: a process that has exited and been reaped.
     const gone = spawnSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).stdout.trim();
-    // A live pid that is not in our cgroup (as a dead owner's reused pid would be): a sleep moved elsewhere.
-    const elsewhere = join(own, `conch-sweep-test-${process.pid}`);
     const made: string[] = [];
     const children: ChildProcess[] = [];
     const sleeper = (dir: string) => {
@@ -229,18 +232,24 @@ describe("the sweep of dead processes' command cgroups", () => {
       return child;
     };
     try {
-      const stranger = sleeper(elsewhere);
-      const deadOwner = sleeper(join(own, `conch-${gone}-${ns}-0badc0de`, '1'));
-      const reusedPid = sleeper(join(own, `conch-${stranger.pid}-${ns}-0badc0de`, '1'));
-      // Another namespace's pid says nothing here, dead-looking as it may be.
-      const otherNamespace = sleeper(join(own, `conch-${gone}-1-0badc0de`, '1'));
+      // A live owner: a process with the pid and start time its directory names.
+      const owner = sleeper(join(own, `conch-sweep-test-${process.pid}`));
+      const ownerStart = startOf(owner.pid!);
+      const dirs = {
+        deadOwner: `conch-${gone}-12345-${ns}-0badc0de`,
+        // The owner's pid, another start time: the pid was reused after its owner died.
+        reusedPid: `conch-${owner.pid}-${Number(ownerStart) + 1}-${ns}-0badc0de`,
+        liveOwner: `conch-${owner.pid}-${ownerStart}-${ns}-0badc0de`,
+        // Another namespace's pid says nothing here, dead-looking as it may be.
+        otherNamespace: `conch-${gone}-12345-1-0badc0de`,
+      };
+      const commands = Object.fromEntries(Object.entries(dirs).map(([k, d]) => [k, sleeper(join(own, d, '1'))]));
       setCgroupMode('auto');
       expect(commandCgroups()).not.toBeInstanceOf(Error);
-      await until(() => !alive(deadOwner.pid!) && !alive(reusedPid.pid!), 'the dead owners\' commands were killed');
-      expect(alive(otherNamespace.pid!)).toBe(true);
-      expect(alive(stranger.pid!)).toBe(true);
-      await until(() => !existsSync(join(own, `conch-${gone}-${ns}-0badc0de`)) && !existsSync(join(own, `conch-${stranger.pid}-${ns}-0badc0de`)), 'their directories were removed', 5000);
-      expect(existsSync(join(own, `conch-${gone}-1-0badc0de`, '1'))).toBe(true);
+      await until(() => !alive(commands.deadOwner!.pid!) && !alive(commands.reusedPid!.pid!), "the dead owners' commands were killed");
+      expect([alive(commands.liveOwner!.pid!), alive(commands.otherNamespace!.pid!), alive(owner.pid!)]).toEqual([true, true, true]);
+      await until(() => !existsSync(join(own, dirs.deadOwner)) && !existsSync(join(own, dirs.reusedPid)), 'their directories were removed', 5000);
+      expect([existsSync(join(own, dirs.liveOwner, '1')), existsSync(join(own, dirs.otherNamespace, '1'))]).toEqual([true, true]);
     } finally {
       for (const child of children) child.kill('SIGKILL');
       await new Promise((r) => setTimeout(r, 200));
