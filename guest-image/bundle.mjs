@@ -7,7 +7,7 @@
 //   PREFIX/lib/native/pty.node        node-pty's addon (PTY sessions; conchd runs without it)
 //   PREFIX/lib/native/vsock.node      our AF_VSOCK addon, when built
 //   PREFIX/lib/native/posix_spawn.node  our fork-free spawner (conchd falls back to Node's spawn without it)
-//   PREFIX/lib/native/conch-exec-as      drops supplementary groups for PTY commands run as another user
+//   PREFIX/lib/native/conch-exec-as      switches commands run as another user (uid, gid, supplementary groups)
 // Usage: node guest-image/bundle.mjs [OUTDIR]  (OUTDIR, default .cache/bundle, receives the PREFIX tree, e.g. OUTDIR/opt/conch)
 import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
