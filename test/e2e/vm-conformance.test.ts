@@ -240,6 +240,8 @@ describe.skipIf(unavailable !== undefined)('conchd in a real VM (QEMU, Debian cl
         expect((await s.exec(['sh', '-c', ids], { uid: 1000, cwd: '/tmp' })).stdout).toBe('1000\n1000\nGroups:\t78 79 1000 \n');
         const pty = await s.exec(['sh', '-c', ids], { uid: 1000, cwd: '/tmp', pty: { cols: 80, rows: 24 } });
         expect(pty.stdout).toBe('1000\r\n1000\r\nGroups:\t78 79 1000 \r\n');
+        // The login variables are the user's (HOME from its entry), not root's.
+        expect((await s.exec('echo "$HOME|$USER|$LOGNAME"', { uid: 1000, cwd: '/tmp' })).stdout).toBe('/tmp|agent|agent\n');
         // Given both ids, exactly those, and no supplementary groups.
         expect((await s.exec(['sh', '-c', ids], { uid: 1000, gid: 1000, cwd: '/tmp' })).stdout).toBe('1000\n1000\nGroups:\t \n');
       } finally {

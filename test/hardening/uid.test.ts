@@ -134,6 +134,30 @@ describe.each(backends)('commands as another uid/gid: $name', ({ open }) => {
     await done();
   });
 
+  it.skipIf(!isRoot)("as another user, HOME, USER and LOGNAME are that user's, as login sets them, unless set on purpose", async () => {
+    const { session, done } = await open();
+    const home = readFileSync('/etc/passwd', 'utf8').split('\n').map((l) => l.split(':')).find((f) => f[2] === String(NOBODY))![5]!;
+    const vars = 'echo "$HOME|$USER|$LOGNAME"';
+    const asRoot = (await session.exec(vars)).stdout;
+    expect(asRoot).not.toContain(home);
+    for (const pty of [undefined, { cols: 80, rows: 24 }]) {
+      const r = await session.exec(['sh', '-c', vars], { uid: NOBODY, cwd: '/tmp', ...(pty ? { pty } : {}) });
+      expect(r.stdout.replace('\r\n', '\n')).toBe(`${home}|nobody|nobody\n`);
+    }
+    // Given both ids too; and a value the request sets stays.
+    expect((await session.exec(vars, { uid: NOBODY, gid: NOBODY, cwd: '/tmp' })).stdout).toBe(`${home}|nobody|nobody\n`);
+    expect((await session.exec(vars, { uid: NOBODY, cwd: '/tmp', env: { HOME: '/tmp' } })).stdout).toBe('/tmp|nobody|nobody\n');
+    // Root's own commands keep the daemon's.
+    expect((await session.exec(vars)).stdout).toBe(asRoot);
+    // A whole session as nobody: its export of HOME persists over the default.
+    const asNobody = await open({ uid: NOBODY });
+    expect((await asNobody.session.exec(vars)).stdout).toBe(`${home}|nobody|nobody\n`);
+    await asNobody.session.exec('cd /tmp && export HOME=/tmp');
+    expect((await asNobody.session.exec(vars)).stdout).toBe('/tmp|nobody|nobody\n');
+    await asNobody.done();
+    await done();
+  });
+
   it.skipIf(!isRoot)('a uid with no passwd entry and no gid is refused, saying why; with a gid it runs', async () => {
     const { session, done } = await open();
     const uid = unusedUid();

@@ -10,6 +10,7 @@ import { ProcessTree } from './process-tree.js';
 import { mergeShellState, shellArgv, takeShellState, type ShellState } from './shell-state.js';
 import { spawnPipes } from './spawn-pipes.js';
 import { spawnPty } from './spawn-pty.js';
+import { userEnvironment } from './user-environment.js';
 import type { ProcessSpec, SpawnedProcess } from './spawned-process.js';
 
 export interface CommandSessionOptions {
@@ -115,7 +116,8 @@ export class CommandSession {
   async start(request: CommandRequest, sink: OutputSink): Promise<Execution> {
     const before = this.#state;
     const cwd = request.cwd === undefined ? before.cwd : resolve(before.cwd, request.cwd);
-    const env = { ...before.env, ...request.env, PWD: cwd };
+    const uid = request.uid ?? this.uid;
+    const env = userEnvironment({ ...before.env, ...request.env, PWD: cwd }, uid);
     // The session's state directory belongs to the session's user; a command run as another
     // user could not write its state there, so what it changes with cd/export stays its own.
     // (The daemon's own ids are asked for only when the request names one: two syscalls per exec.)
@@ -131,7 +133,7 @@ export class CommandSession {
     let spec: ProcessSpec = {
       argv, cwd, env, stdin: request.stdin ?? Boolean(request.pty),
       ...(request.pty ? { pty: request.pty } : {}),
-      ...(request.uid ?? this.uid) !== undefined ? { uid: request.uid ?? this.uid } : {},
+      ...(uid !== undefined ? { uid } : {}),
       ...(request.gid ?? this.gid) !== undefined ? { gid: request.gid ?? this.gid } : {},
       ...(cgroup ? { cgroup } : {}),
     };

@@ -8,6 +8,8 @@ export interface PasswdEntry {
   readonly name: string;
   readonly uid: number;
   readonly gid: number;
+  /** The home directory field, '' when the entry has none. */
+  readonly home: string;
 }
 
 /**
@@ -21,7 +23,7 @@ export function passwdEntry(uid: number, file = PASSWD_FILE): PasswdEntry | unde
     // The first entry for the uid decides, as for getpwuid: a broken one is no entry, rather
     // than a later one's name and groups.
     const gid = id(fields[3]!);
-    return gid !== undefined && fields[0] !== '' ? { name: fields[0]!, uid, gid } : undefined;
+    return gid !== undefined && fields[0] !== '' ? { name: fields[0]!, uid, gid, home: fields[5] ?? '' } : undefined;
   }
   return undefined;
 }

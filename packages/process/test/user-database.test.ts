@@ -47,8 +47,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('passwdEntry', () => {
   it('finds the first entry for a uid, as getpwuid does, past comments, NIS lines and broken records', () => {
-    expect(passwdEntry(1000, passwd)).toEqual({ name: 'agent', uid: 1000, gid: 2000 });
-    expect(passwdEntry(0, passwd)).toEqual({ name: 'root', uid: 0, gid: 0 });
+    expect(passwdEntry(1000, passwd)).toEqual({ name: 'agent', uid: 1000, gid: 2000, home: '/home/agent' });
+    expect(passwdEntry(0, passwd)).toEqual({ name: 'root', uid: 0, gid: 0, home: '/root' });
   });
 
   it('has nothing for a uid without a usable entry, nor for a file that is missing', () => {
