@@ -104,6 +104,20 @@ describe('exited commands', () => {
     await s.close();
   });
 
+  it("past --max-exited, one session's flood of commands forgets its own exits, not another session's", async () => {
+    daemon = await startDaemon(['--log-level', 'error', '--max-exited', '10']);
+    // A client whose command exited while it was away (a keep session, reconnecting later).
+    const { command } = await runAndDrop(daemon.socket, ['sh', '-c', 'echo kept; exit 9']);
+    const flood = new VsockShellSession(daemon.endpoint);
+    for (let i = 0; i < 50; i++) await flood.exec(['true']);
+    const listed = (await flood.list()).flatMap((x) => x.commands);
+    expect(listed.filter((c) => c.state === 'exited')).toHaveLength(10);
+    expect(listed.find((c) => c.command === command)).toMatchObject({ state: 'exited', exitCode: 9 });
+    const { handle } = await flood.attach(command, { stdoutOffset: 0 });
+    expect(await handle.wait()).toMatchObject({ exitCode: 9 });
+    await flood.close();
+  });
+
   it('hold none of the output the SDK consumed: the last partial credit batch goes back at the exit', async () => {
     daemon = await startDaemon(['--log-level', 'error']);
     const s = new VsockShellSession(daemon.endpoint);

@@ -28,8 +28,9 @@ Limits (defaults in parentheses):
   --window-bytes N        default output credit per stream (4194304)
   --detach-keep S         seconds a session outlives its client, when the client asks to keep it (60)
   --exit-retention S      seconds an exited command's status stays available (300)
-  --max-exited N          exited commands kept within that time; the oldest go first (4096)
-  --max-exited-bytes N    output bytes those may hold between them; the oldest go first (67108864)
+  --max-exited N          exited commands kept within that time; the oldest of the session
+                          holding the most go first (4096)
+  --max-exited-bytes N    output bytes those may hold between them; the same go first (67108864)
 `;
 
 const LIMIT_FLAGS = {

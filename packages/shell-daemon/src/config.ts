@@ -15,13 +15,14 @@ export interface DaemonConfig {
   /** How long an exited command's status stays available for attach and list. @default 300 s */
   readonly exitRetentionMs?: number;
   /**
-   * Exited commands kept at most (within the retention); past it the oldest are forgotten first,
-   * so a burst of short commands cannot grow the daemon. @default 4096
+   * Exited commands kept at most (within the retention); past it the oldest of the session that
+   * holds the most are forgotten first, so a burst of short commands cannot grow the daemon, nor
+   * forget another session's exits. @default 4096
    */
   readonly maxExited?: number;
   /**
    * Output bytes that exited commands may hold between them (the tails their clients have not
-   * acknowledged, the history of those nobody followed); past it the oldest are forgotten first.
+   * acknowledged, the history of those nobody followed); past it, as for maxExited.
    * @default 64 MiB
    */
   readonly maxExitedBytes?: number;

@@ -60,6 +60,7 @@ export class Daemon {
       // waiting for an exit that never comes.
       busy: (c) => c.streaming,
       forget: (c) => this.#forgetCommand(c),
+      owner: (c) => c.session,
     });
   }
 

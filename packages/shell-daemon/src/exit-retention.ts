@@ -11,11 +11,17 @@ export interface ExitRetentionOptions<T> {
   readonly busy: (item: T) => boolean;
   /** Called once per entry forgotten, by age or to make room. */
   readonly forget: (item: T) => void;
+  /**
+   * Whose an entry is (its session). Room is made from the owner holding the most entries, so
+   * one client's flood of commands forgets its own exits, not another's. Without it, one owner.
+   */
+  readonly owner?: (item: T) => unknown;
 }
 
 /**
  * Exited commands kept for attach and list: each for `retentionMs` after its exit, and never
- * more than `max` of them or `maxBytes` of their output at once, the oldest forgotten first.
+ * more than `max` of them or `maxBytes` of their output at once, the oldest of the owner that
+ * holds the most forgotten first.
  * Every entry is kept for the same time and entries arrive in exit order, so the oldest is
  * always the next to expire: one timer serves them all, where a timer per command would itself
  * be per-exec memory held for the retention.
@@ -30,6 +36,8 @@ export class ExitRetention<T> {
    * upper bound, made exact by #reweigh() only when it passes maxBytes.
    */
   #bytes = 0;
+  /** Per owner, its entries in insertion order: where room is made from. */
+  readonly #byOwner = new Map<unknown, Set<T>>();
   #timer: NodeJS.Timeout | undefined;
 
   constructor(options: ExitRetentionOptions<T>) {
@@ -46,6 +54,10 @@ export class ExitRetention<T> {
     const bytes = this.#options.weigh(item);
     this.#entries.set(item, { expiry: performance.now() + this.#options.retentionMs, bytes });
     this.#bytes += bytes;
+    const owner = this.#options.owner?.(item);
+    let owned = this.#byOwner.get(owner);
+    if (!owned) this.#byOwner.set(owner, (owned = new Set()));
+    owned.add(item);
     this.#makeRoom();
     this.#schedule();
   }
@@ -56,6 +68,10 @@ export class ExitRetention<T> {
     if (!entry) return;
     this.#entries.delete(item);
     this.#bytes -= entry.bytes;
+    const owner = this.#options.owner?.(item);
+    const owned = this.#byOwner.get(owner);
+    owned?.delete(item);
+    if (owned?.size === 0) this.#byOwner.delete(owner);
   }
 
   /** Stops the timer; entries are kept (the daemon is going away). */
@@ -67,10 +83,24 @@ export class ExitRetention<T> {
   #makeRoom(): void {
     const { max, maxBytes, busy } = this.#options;
     if (this.#bytes > maxBytes) this.#reweigh();
-    if (this.#entries.size <= max && this.#bytes <= maxBytes) return;
-    for (const item of this.#entries.keys()) {
-      if (this.#entries.size <= max && this.#bytes <= maxBytes) return;
-      if (!busy(item)) this.#drop(item);
+    const full = () => this.#entries.size > max || this.#bytes > maxBytes;
+    // Owners whose entries are all busy, passed over for the next largest.
+    const spent = new Set<unknown>();
+    while (full()) {
+      let largest: Set<T> | undefined;
+      let owner: unknown;
+      for (const [o, owned] of this.#byOwner) {
+        if (!spent.has(o) && (!largest || owned.size > largest.size)) [largest, owner] = [owned, o];
+      }
+      if (!largest) return;
+      let dropped = false;
+      for (const item of largest) {
+        if (busy(item)) continue;
+        this.#drop(item);
+        dropped = true;
+        break;
+      }
+      if (!dropped) spent.add(owner);
     }
   }
 

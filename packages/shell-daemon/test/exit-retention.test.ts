@@ -82,4 +82,36 @@ describe('ExitRetention', () => {
     expect(forgotten).toEqual(['b', 'd']);
     r.close();
   });
+
+  it('makes room from the owner that holds the most: one owner\'s flood forgets its own entries, not another\'s', () => {
+    const owners = new Map<string, string>();
+    const { r, forgotten } = retention({ max: 4, owner: (i) => owners.get(i.name) });
+    const add = (owner: string, ...names: string[]) => {
+      for (const item of items(...names)) {
+        owners.set(item.name, owner);
+        r.add(item);
+      }
+    };
+    add('quiet', 'q1');
+    add('flood', 'f1', 'f2', 'f3', 'f4', 'f5', 'f6');
+    expect(forgotten).toEqual(['f1', 'f2', 'f3']);
+    // Once the quiet owner holds the most, its oldest goes first: the two end with a half each.
+    add('quiet', 'q2', 'q3', 'q4');
+    expect(forgotten).toEqual(['f1', 'f2', 'f3', 'f4', 'q1', 'q2']);
+    expect(r.size).toBe(4);
+    r.close();
+  });
+
+  it('passes over an owner whose entries are all busy for the next largest', () => {
+    const owners = new Map<string, string>();
+    const { r, forgotten } = retention({ max: 3, owner: (i) => owners.get(i.name) });
+    const [a1, a2, b1, b2] = items('a1', 'a2', 'b1', 'b2');
+    a1!.busy = a2!.busy = true;
+    for (const [item, owner] of [[a1!, 'a'], [a2!, 'a'], [b1!, 'b'], [b2!, 'b']] as const) {
+      owners.set(item.name, owner);
+      r.add(item);
+    }
+    expect(forgotten).toEqual(['b1']);
+    r.close();
+  });
 });
