@@ -104,6 +104,15 @@ export function defineConformanceSuite(name: string, setup: () => Promise<Confor
       const h = await s.spawn(['sleep', '30']);
       await h.signal('SIGUSR1');
       expect(await h.wait()).toMatchObject({ exitCode: null, signal: 'SIGUSR1' });
+      // Signals Node also knows by an alias (SIGIOT, SIGPOLL), and a real-time one, by their own names.
+      expect(await s.exec('kill -ABRT $$')).toMatchObject({ exitCode: null, signal: 'SIGABRT' });
+      expect(await s.exec('kill -IO $$')).toMatchObject({ exitCode: null, signal: 'SIGIO' });
+      const rt = await s.spawn(['sleep', '30']);
+      await rt.signal('SIGRTMIN+3');
+      expect(await rt.wait()).toMatchObject({ exitCode: null, signal: 'SIGRTMIN+3' });
+      const pty = await s.spawn(['sleep', '30'], { pty: { cols: 80, rows: 24 } });
+      await pty.signal('SIGRTMAX');
+      expect(await pty.wait()).toMatchObject({ exitCode: null, signal: 'SIGRTMAX' });
     });
 
     it('delivers 50 MB of random binary output byte-exact (sha256)', async () => {

@@ -44,7 +44,9 @@ export interface PosixChild {
   readonly exited: Promise<PosixSpawnExit>;
 }
 
-const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n as number, name]));
+/** Number → name, the first of Node's names for it: SIGABRT before its alias SIGIOT, SIGIO before SIGPOLL. */
+const SIGNAL_NAMES = new Map<number, string>();
+for (const [name, n] of Object.entries(constants.signals)) if (!SIGNAL_NAMES.has(n as number)) SIGNAL_NAMES.set(n as number, name);
 
 /**
  * Starts a process as the leader of a new session and process group, with pipes for stdout

@@ -1,8 +1,4 @@
-/**
- * Signal names as they travel on the wire, with Linux numbers. Names, not numbers, are the
- * contract because numbers differ between platforms; the numbers here serve `128 + n` exit codes.
- */
-export const SIGNALS = {
+const STANDARD = {
   SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8,
   SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15,
   SIGSTKFLT: 16, SIGCHLD: 17, SIGCONT: 18, SIGSTOP: 19, SIGTSTP: 20, SIGTTIN: 21, SIGTTOU: 22,
@@ -10,23 +6,55 @@ export const SIGNALS = {
   SIGPWR: 30, SIGSYS: 31,
 } as const;
 
-export type SignalName = keyof typeof SIGNALS;
+/** glibc's SIGRTMIN and SIGRTMAX (32 and 33 are its own, for threads). */
+const RTMIN = 34;
+const RTMAX = 64;
+
+type RealTimeName = 'SIGRTMIN' | `SIGRTMIN+${number}` | `SIGRTMAX-${number}` | 'SIGRTMAX';
+
+/**
+ * The real-time signals as `kill -l` names them: SIGRTMIN, SIGRTMIN+1 … SIGRTMIN+15, then
+ * SIGRTMAX-14 … SIGRTMAX-1, SIGRTMAX.
+ */
+const REAL_TIME = Object.fromEntries(
+  Array.from({ length: RTMAX - RTMIN + 1 }, (_, i) => {
+    const n = RTMIN + i;
+    const name = n === RTMIN ? 'SIGRTMIN' : n === RTMAX ? 'SIGRTMAX' : n - RTMIN <= 15 ? `SIGRTMIN+${n - RTMIN}` : `SIGRTMAX-${RTMAX - n}`;
+    return [name, n];
+  }),
+) as Record<RealTimeName, number>;
+
+/**
+ * Signal names as they travel on the wire, with Linux numbers. Names, not numbers, are the
+ * contract because numbers differ between platforms; the numbers here serve `128 + n` exit codes.
+ */
+export const SIGNALS: Readonly<Record<SignalName, number>> = { ...STANDARD, ...REAL_TIME };
+
+export type SignalName = keyof typeof STANDARD | RealTimeName;
+
+const BY_NUMBER = new Map(Object.entries(SIGNALS).map(([name, n]) => [n, name as SignalName]));
 
 export function isSignalName(value: unknown): value is SignalName {
   return typeof value === 'string' && Object.prototype.hasOwnProperty.call(SIGNALS, value);
 }
 
-/** Accepts `SIGTERM`, `TERM`, `term` or `15`; returns the canonical name or undefined. */
+/**
+ * Accepts `SIGTERM`, `TERM`, `term` or `15`, and Node's aliases (`SIGIOT`, `SIGPOLL`); a real-time
+ * signal also as `RTMIN+n` or `RTMAX-n` from either end. Returns the canonical name or undefined.
+ */
 export function normalizeSignal(value: string | number): SignalName | undefined {
-  if (typeof value === 'number' || /^\d+$/.test(value)) {
-    const n = Number(value);
-    return (Object.keys(SIGNALS) as SignalName[]).find((name) => SIGNALS[name] === n);
-  }
+  if (typeof value === 'number' || /^\d+$/.test(value)) return BY_NUMBER.get(Number(value));
   const upper = value.toUpperCase();
-  const name = upper.startsWith('SIG') ? upper : `SIG${upper}`;
-  return isSignalName(name) ? name : undefined;
+  const name = ALIASES[upper.startsWith('SIG') ? upper : `SIG${upper}`] ?? (upper.startsWith('SIG') ? upper : `SIG${upper}`);
+  if (isSignalName(name)) return name;
+  const rt = /^SIGRT(MIN|MAX)([+-])(\d{1,2})$/.exec(name);
+  if (!rt || (rt[1] === 'MIN') !== (rt[2] === '+')) return undefined;
+  return BY_NUMBER.get(rt[1] === 'MIN' ? RTMIN + Number(rt[3]) : RTMAX - Number(rt[3]));
 }
 
+/** Other names for the same signals (Node's os.constants.signals lists these too). */
+const ALIASES: Readonly<Record<string, SignalName>> = { SIGIOT: 'SIGABRT', SIGPOLL: 'SIGIO', SIGCLD: 'SIGCHLD', SIGUNUSED: 'SIGSYS' };
+
 export function signalNumber(name: SignalName): number {
-  return SIGNALS[name];
+  return SIGNALS[name]!;
 }
