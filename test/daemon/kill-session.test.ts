@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCodes, VsockShellSession } from '@conch/shell-client';
 import { startDaemon, type DaemonProcess } from '../helpers/daemon-process.js';
 import { RawClient } from '../helpers/raw-client.js';
-import { withoutCapability } from '../helpers/without-capability.js';
+import { rewritingProxy, withoutCapability } from '../helpers/without-capability.js';
 
 let daemon: DaemonProcess | undefined;
 afterEach(async () => {
@@ -48,6 +48,24 @@ describe('killAll() against a daemon without kill-keeps-session', () => {
       await s.killAll('SIGKILL');
       expect((await h.wait()).signal).toBe('SIGKILL');
       expect((await s.exec('pwd')).stdout).toBe('/\n');
+    } finally {
+      await s.close();
+      proxy.close();
+    }
+  });
+});
+
+describe('an Error with a code this client does not know (a newer daemon may add codes)', () => {
+  it('still fails the request it answers, with that code, instead of leaving it waiting', async () => {
+    daemon = await startDaemon(['--log-level', 'error']);
+    const proxy = await rewritingProxy(daemon.socket, (m) => (m.type === 'Error' && m.code === 'UNKNOWN_COMMAND' ? { ...m, code: 'COMMAND_FROM_THE_FUTURE' } : m));
+    const s = new VsockShellSession(`unix:${proxy.path}`);
+    try {
+      const attached = s.attach('c999-nope').then(() => 'attached', (err: unknown) => err);
+      const late = new Promise((resolve) => setTimeout(resolve, 10_000, 'still waiting'));
+      expect(await Promise.race([attached, late])).toMatchObject({ name: 'RemoteError', code: 'COMMAND_FROM_THE_FUTURE' });
+      // The connection goes on.
+      expect((await s.exec(['echo', 'on'])).stdout).toBe('on\n');
     } finally {
       await s.close();
       proxy.close();

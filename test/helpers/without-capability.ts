@@ -2,46 +2,33 @@ import { mkdtempSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeBody, encodeFrame } from '@conch/protocol';
+import { createFrameDecoder, decodeBody, encodeFrame } from '@conch/protocol';
 
 /**
- * A proxy in front of the daemon that takes `capability` out of its Welcome (the first frame it
- * sends) and passes everything else through untouched: the daemon as a client meets an older one.
+ * A proxy in front of the daemon that passes the client's bytes through untouched and re-encodes
+ * each frame the daemon sends after `rewrite` (which returns it changed, or as it was): the
+ * client meets a daemon of another version.
  */
-export async function withoutCapability(target: string, capability: string): Promise<{ path: string; close: () => void }> {
-  const path = join(mkdtempSync(join(tmpdir(), 'conch-old-daemon-')), 'proxy.sock');
+export async function rewritingProxy(target: string, rewrite: (message: Record<string, unknown>) => Record<string, unknown>): Promise<{ path: string; close: () => void }> {
+  const path = join(mkdtempSync(join(tmpdir(), 'conch-other-daemon-')), 'proxy.sock');
   const server = createServer((client) => {
     const upstream = createConnection(target);
     client.pipe(upstream);
-    let pending = Buffer.alloc(0);
-    const onData = (chunk: Buffer) => {
-      pending = Buffer.concat([pending, chunk]);
-      let length = 0;
-      let shift = 0;
-      let at = 0;
-      for (;;) {
-        if (at >= pending.length) return;
-        const byte = pending[at++]!;
-        length += (byte & 0x7f) * 2 ** shift;
-        shift += 7;
-        if (!(byte & 0x80)) break;
-      }
-      if (pending.length < at + length) return;
-      const welcome = decodeBody(pending.subarray(at, at + length)) as { capabilities: string[] };
-      welcome.capabilities = welcome.capabilities.filter((c) => c !== capability);
-      upstream.off('data', onData);
-      client.write(encodeFrame(welcome as never));
-      client.write(pending.subarray(at + length));
-      upstream.pipe(client);
-    };
-    upstream.on('data', onData);
+    const frames = upstream.pipe(createFrameDecoder(1 << 24));
+    frames.on('data', (body: Buffer) => client.write(encodeFrame(rewrite(decodeBody(body) as Record<string, unknown>) as never)));
     const drop = () => {
       client.destroy();
       upstream.destroy();
     };
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
+    frames.on('error', drop);
   });
   await new Promise<void>((resolve) => server.listen(path, resolve));
   return { path, close: () => server.close() };
+}
+
+/** A daemon from before `capability`: the proxy takes it out of the Welcome. */
+export function withoutCapability(target: string, capability: string): Promise<{ path: string; close: () => void }> {
+  return rewritingProxy(target, (m) => (m.type === 'Welcome' ? { ...m, capabilities: (m.capabilities as string[]).filter((c) => c !== capability) } : m));
 }

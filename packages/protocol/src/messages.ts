@@ -308,7 +308,8 @@ export interface Ok {
 /** A failure. `id` names the failed request; `command` is set for errors about a command's stream. */
 export interface ErrorMessage {
   readonly type: 'Error';
-  readonly code: ErrorCode;
+  /** One of ErrorCodes, or a code a newer peer added (§10): passed on as it came. */
+  readonly code: ErrorCode | (string & {});
   readonly message: string;
   readonly id?: number;
   readonly command?: string;

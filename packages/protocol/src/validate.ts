@@ -62,8 +62,12 @@ const clientValidators: Validators<ClientMessage> = {
   ListSessions: object({ id }),
 };
 
-const errorCode: Validator<ErrorCode> = (v, path) =>
-  isErrorCode(v) ? v : fail(path, 'a known error code', v);
+/**
+ * A code of ErrorCodes, or one that a newer peer added (adding a code keeps the protocol
+ * version): refusing it would drop the whole Error, and leave its request waiting for ever.
+ */
+const errorCode: Validator<ErrorCode | (string & {})> = (v, path) =>
+  isErrorCode(v) || (typeof v === 'string' && /^[A-Z][A-Z0-9_]{0,63}$/.test(v)) ? v : fail(path, 'an error code (UPPER_SNAKE_CASE)', v);
 
 const commandExited = object({
   command: ref, exitCode: nullable(uint), signal: nullable(signal), timedOut: bool, truncated: bool,

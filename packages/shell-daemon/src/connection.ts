@@ -93,7 +93,7 @@ export class Connection implements Subscriber {
     this.#channel.close();
   }
 
-  #sendError(code: ErrorCode, message: string, refs: { id?: number; command?: string; details?: Record<string, unknown> } = {}): void {
+  #sendError(code: ErrorCode | (string & {}), message: string, refs: { id?: number; command?: string; details?: Record<string, unknown> } = {}): void {
     this.send({ type: 'Error', code, message, ...refs });
   }
 
