@@ -9,6 +9,9 @@ import { varintLength } from './varint.js';
  */
 const MAX_PIECES = 64;
 
+/** The least a joined body starts with; it doubles as bytes arrive, up to the declared length. */
+const JOIN_START_BYTES = 4096;
+
 /**
  * Splits a byte stream into frame bodies, synchronously, as chunks arrive: the framing of
  * length-prefixed-stream (an unsigned LEB128 length, then the body), read the same way.
@@ -19,8 +22,9 @@ const MAX_PIECES = 64;
  * spanning body into one buffer, and a 256 KiB output frame always spans the 64 KiB reads of a
  * socket: that copy was 16% of the client's CPU in a 1 GiB stream (bench/README.md).
  *
- * The declared length is checked against `maxFrameBytes` before anything is buffered, so a
- * peer cannot make us hold its claimed size. After an error the reader stays failed.
+ * The declared length is checked against `maxFrameBytes` before anything is buffered, and
+ * nothing is allocated for bytes that have not arrived (a joined body grows with them), so a peer
+ * cannot make us hold its claimed size. After an error the reader stays failed.
  */
 export class FrameReader {
   readonly #maxFrameBytes: number;
@@ -86,10 +90,14 @@ export class FrameReader {
       this.#pieces.push(piece);
       return;
     }
-    if (!this.#joined) {
-      // The declared length was checked against the limit before anything was kept.
-      this.#joined = Buffer.allocUnsafe(this.#length);
-      for (const kept of this.#pieces) this.#joinedBytes += kept.copy(this.#joined, this.#joinedBytes);
+    const needed = this.#joinedBytes + piece.length + (this.#joined ? 0 : this.#pieces.reduce((n, kept) => n + kept.length, 0));
+    if (!this.#joined || needed > this.#joined.length) {
+      // Room for what has arrived, doubling, never past the declared length (checked against the
+      // limit already): 65 one-byte writes after a 1 MiB prefix must not cost 1 MiB.
+      const grown = Buffer.allocUnsafe(Math.min(this.#length, Math.max(needed, 2 * (this.#joined?.length ?? 0), JOIN_START_BYTES)));
+      if (this.#joined) this.#joined.copy(grown, 0, 0, this.#joinedBytes);
+      else for (const kept of this.#pieces) this.#joinedBytes += kept.copy(grown, this.#joinedBytes);
+      this.#joined = grown;
       this.#pieces = [];
     }
     this.#joinedBytes += piece.copy(this.#joined, this.#joinedBytes);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import * as lps from 'length-prefixed-stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ErrorCodes, ProtocolError, varintLength, writeVarint } from '../src/index.js';
 import { FrameReader } from '../src/frame-reader.js';
 import { cutAt } from './channel-harness.js';
@@ -88,6 +88,31 @@ describe('FrameReader', () => {
     expect(seen.length).toBe(1);
     expect(seen[0]!.length).toBe(1);
     expect(seen[0]![0]!.equals(body)).toBe(true);
+  });
+
+  it('allocates for the bytes that came, not the length a trickled frame claims, and still reads it whole', () => {
+    const limit = 1 << 20;
+    const body = Buffer.from(Array.from({ length: limit }, (_, i) => (i * 7) & 0xff));
+    const bytes = Buffer.concat([varint(body.length), body]);
+    const seen: Buffer[] = [];
+    const reader = new FrameReader(limit, (pieces) => seen.push(Buffer.concat(pieces)));
+    const allocUnsafe = vi.spyOn(Buffer, 'allocUnsafe');
+    try {
+      // A prefix claiming 1 MiB, then 200 bytes a byte at a time: past MAX_PIECES, so joined.
+      let at = 0;
+      for (; at < varintLength(limit) + 200; at++) reader.push(bytes.subarray(at, at + 1));
+      const largest = Math.max(0, ...allocUnsafe.mock.calls.map(([size]) => size));
+      expect(largest).toBeLessThanOrEqual(4096);
+      // The rest in reads of every size: the body is joined by doubling and arrives whole.
+      for (let size = 1; at < bytes.length; size = (size * 3) % 70_000 + 1) {
+        reader.push(bytes.subarray(at, at + size));
+        at += size;
+      }
+    } finally {
+      allocUnsafe.mockRestore();
+    }
+    expect(seen.length).toBe(1);
+    expect(seen[0]!.equals(body)).toBe(true);
   });
 
   it('fails on a length over the limit as soon as the prefix is read, and stays failed', () => {
