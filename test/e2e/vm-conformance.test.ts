@@ -91,6 +91,25 @@ describe.skipIf(unavailable !== undefined)('conchd in a real VM (QEMU, Debian cl
    * and, where conchd gets to see it, be logged; the kernel refuses the Unix socket and the
    * port device by file mode before conchd sees anything, so those are checked by errno.
    */
+  describe('vsock:CID:PORT in the guest', () => {
+    it('conchd binds the local CID it is given (1: loopback only), and refuses one that is not local', async () => {
+      const vm = await sharedVm();
+      const s = guestSession(vm.endpoints.virtioSerial);
+      const log = '/tmp/conchd-cid.log';
+      await s.spawn(`exec /opt/conch/bin/conchd --listen vsock:1:1031 --allow-cid 1 --log-level info 2>${log}`);
+      for (let i = 0; !(await s.exec(`grep -c '"msg":"listening"' ${log} || true`)).stdout.startsWith('1'); i++) {
+        if (i > 120) throw new Error(`conchd on vsock:1:1031 did not come up: ${(await s.exec(`cat ${log}`)).stdout}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(await s.exec(`grep -o '"endpoint":"[^"]*"' ${log}`)).toMatchObject({ stdout: '"endpoint":"vsock:1:1031"\n' });
+      const served = await s.exec('/opt/conch/bin/conch --connect vsock:1:1031 exec -- echo served');
+      expect(served).toMatchObject({ exitCode: 0, stdout: 'served\n' });
+      const refused = await s.exec('/opt/conch/bin/conchd --listen vsock:77:1032 2>&1');
+      expect(refused.exitCode).not.toBe(0);
+      expect(refused.stdout).toContain('cannot listen on vsock:77:1032');
+    }, GUEST_TEST_MS);
+  });
+
   describe('the guest-local attacker (uid 65534 inside the VM)', () => {
     const DIR = '/run/conch-attack';
     let root: VsockShellSession;

@@ -10,7 +10,7 @@ import { DAEMON_VERSION } from './version.js';
 
 const USAGE = `usage: conchd --listen ENDPOINT [--listen ENDPOINT…] [--token-file F] [--allow-cid N]… [--log-level L]
 
-  --listen ENDPOINT   unix:PATH | vsock:PORT | virtio-serial:NAME | stdio (repeatable)
+  --listen ENDPOINT   unix:PATH | vsock:PORT | vsock:CID:PORT | virtio-serial:NAME | stdio (repeatable)
   --token-file F      require every client to present the token stored in F
   --allow-cid N       also accept vsock peers with CID N (default: only the host, CID 2)
   --log-level L       debug | info | warn | error | silent (default info); logs are JSON lines on stderr

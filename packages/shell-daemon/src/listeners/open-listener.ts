@@ -25,10 +25,10 @@ export async function openListener(endpoint: Endpoint, accept: AcceptStream, con
     case 'virtio-serial':
       return listenVirtioSerial(endpoint.name, accept, { onError: (err) => context.onError(formatEndpoint(endpoint), err) });
     case 'vsock':
-      if (endpoint.cid !== undefined) {
-        throw new ConchError(ErrorCodes.INVALID_ARGUMENT, `conchd listens on vsock:PORT (every CID); got ${formatEndpoint(endpoint)}`);
-      }
-      return listenVsock(endpoint.port, accept, { allowCids: context.allowCids, onRejected: context.onRejected });
+      // vsock:PORT binds every CID; vsock:CID:PORT the one given (the guest's own, or 1: loopback only).
+      return listenVsock(endpoint.port, accept, {
+        allowCids: context.allowCids, onRejected: context.onRejected, ...(endpoint.cid !== undefined ? { cid: endpoint.cid } : {}),
+      });
     case 'hybrid-vsock':
     case 'local':
       throw new ConchError(ErrorCodes.INVALID_ARGUMENT, `conchd cannot listen on ${formatEndpoint(endpoint)}`);

@@ -5,13 +5,15 @@ import type { AcceptStream, Listener } from './listener.js';
 const HOST_CID = 2;
 
 export interface VsockListenOptions {
+  /** The local CID to bind (vsock:CID:PORT): the guest's own, or 1 for loopback only. @default every CID */
+  readonly cid?: number;
   /** Peer CIDs accepted besides the host. */
   readonly allowCids: readonly number[];
   readonly onRejected: (peer: { cid: number; port: number }, reason: string) => void;
 }
 
 /**
- * AF_VSOCK on any CID, through our addon. Only the host (CID 2) may connect unless --allow-cid
+ * AF_VSOCK on any CID (or the one given), through our addon. Only the host (CID 2) may connect unless --allow-cid
  * names more: inside the guest, the workload can reach this port over vsock loopback (CID 1),
  * and it must not be able to drive the daemon that way. A refused peer gets a PEER_REJECTED
  * frame (so it knows why) and is closed; the daemon logs who and why.
@@ -44,16 +46,18 @@ export async function listenVsock(port: number, accept: AcceptStream, options: V
     }
     accept(socket, { transport: 'vsock', cid: socket.remoteCid, port: socket.remotePort });
   };
+  const endpoint = options.cid === undefined ? `vsock:${port}` : `vsock:${options.cid}:${port}`;
   try {
-    server.listen(port);
+    if (options.cid === undefined) server.listen(port);
+    else server.listen(port, options.cid);
   } catch (err) {
-    throw new ConchError(ErrorCodes.INVALID_ARGUMENT, `cannot listen on vsock:${port}: ${(err as Error).message}`, {
+    throw new ConchError(ErrorCodes.INVALID_ARGUMENT, `cannot listen on ${endpoint}: ${(err as Error).message}`, {
       errno: (err as NodeJS.ErrnoException).code,
     });
   }
   server.on('error', () => {});
   return {
-    endpoint: `vsock:${port}`,
+    endpoint,
     close: async () => {
       server.close();
     },
