@@ -163,6 +163,16 @@ export class VsockShellSession extends SessionBase {
       },
     );
     remote!.handle.abortOn(options.signal, options.killGraceMs);
+    const log = this.#options.log;
+    if (log) {
+      // The same events as the local backend's, so that one hook reads both.
+      const { id, pid } = remote!.handle;
+      log({ event: 'command started', command: id, pid });
+      remote!.handle.wait().then(
+        (exit) => log({ event: 'command exited', command: id, exitCode: exit.exitCode, signal: exit.signal }),
+        (err: unknown) => log({ event: 'command lost', command: id, error: (err as Error).message }),
+      );
+    }
     return remote!.handle;
   }
 
