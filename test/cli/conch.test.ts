@@ -159,6 +159,13 @@ describe('conch CLI', () => {
     console.log('skipped: conch exec --user needs a daemon running as root (as CI and the guest daemon do)');
   });
 
+  it('runs the command on a terminal with --pty (-t): TERM passed on, 80x24 when its stdout is no terminal', async () => {
+    for (const flag of ['--pty', '-t']) {
+      const r = await conch(['exec', flag, '--', 'sh', '-c', 'test -t 0 && test -t 1 && echo "tty $TERM $(stty size)"; exit 4'], { env: { TERM: 'conch-test-term' } });
+      expect({ flag, r }).toEqual({ flag, r: { status: 4, stdout: 'tty conch-test-term 24 80\r\n', stderr: '' } });
+    }
+  });
+
   it('rejects bad usage with 64', async () => {
     expect((await conch(['exec'])).status).toBe(64);
     expect((await conch(['frobnicate'])).status).toBe(64);

@@ -25,7 +25,10 @@ export interface CommandOptions {
   readonly maxOutputBytes?: number;
   /** Run on a terminal. stdout carries everything; stderr is empty. */
   readonly pty?: PtyOptions;
-  /** Open stdin for write()/end(). Otherwise the command's stdin is /dev/null. @default false */
+  /**
+   * Open stdin for write()/end(). Otherwise the command's stdin is /dev/null (on a PTY: the
+   * terminal, at end of input). @default false for exec(); for spawn(), false, and true on a PTY
+   */
   readonly stdin?: boolean;
   /**
    * Run as this guest user: alone, with the group and supplementary groups of its /etc/passwd and
@@ -61,7 +64,11 @@ export interface SessionOptions {
   /** Every command's user, as CommandOptions' `uid` and `gid` say, unless a command names its own. */
   readonly uid?: number;
   readonly gid?: number;
-  /** A verbose hook: one call per notable event (connect, retry, request, exit). */
+  /**
+   * A verbose hook: one call per notable event. Both backends: `command started` {command, pid},
+   * `command exited` {command, exitCode, signal}; the daemon's also `connected`, `connect retry`,
+   * `unavailable`, `disconnected`, `reconnected`, `reconnect failed`, `command lost`, `daemon error`.
+   */
   readonly log?: (event: LogEvent) => void;
 }
 
