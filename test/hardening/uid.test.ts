@@ -139,7 +139,7 @@ describe.each(backends)('commands as another uid/gid: $name', ({ open }) => {
     const home = readFileSync('/etc/passwd', 'utf8').split('\n').map((l) => l.split(':')).find((f) => f[2] === String(NOBODY))![5]!;
     const vars = 'echo "$HOME|$USER|$LOGNAME"';
     const asRoot = (await session.exec(vars)).stdout;
-    expect(asRoot).not.toContain(home);
+    expect(asRoot).not.toBe(`${home}|nobody|nobody\n`);
     for (const pty of [undefined, { cols: 80, rows: 24 }]) {
       const r = await session.exec(['sh', '-c', vars], { uid: NOBODY, cwd: '/tmp', ...(pty ? { pty } : {}) });
       expect(r.stdout.replace('\r\n', '\n')).toBe(`${home}|nobody|nobody\n`);

@@ -98,12 +98,14 @@ export class CommandSession {
   readonly gid: number | undefined;
   #state: ShellState;
   #stateDir: string | undefined;
+  readonly #clearEnv: boolean;
 
   constructor(options: CommandSessionOptions = {}) {
     const base = options.clearEnv ? {} : definedEntries(options.baseEnv ?? process.env);
     const cwd = resolve(options.cwd ?? process.cwd());
     this.#state = { cwd, env: { ...base, ...options.env, PWD: cwd } };
     this.shell = options.shell ?? defaultShell();
+    this.#clearEnv = Boolean(options.clearEnv);
     this.uid = options.uid;
     this.gid = options.gid;
   }
@@ -117,7 +119,7 @@ export class CommandSession {
     const before = this.#state;
     const cwd = request.cwd === undefined ? before.cwd : resolve(before.cwd, request.cwd);
     const uid = request.uid ?? this.uid;
-    const env = userEnvironment({ ...before.env, ...request.env, PWD: cwd }, uid);
+    const env = userEnvironment({ ...before.env, ...request.env, PWD: cwd }, uid, this.#clearEnv);
     // The session's state directory belongs to the session's user; a command run as another
     // user could not write its state there, so what it changes with cd/export stays its own.
     // (The daemon's own ids are asked for only when the request names one: two syscalls per exec.)

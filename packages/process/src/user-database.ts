@@ -15,7 +15,7 @@ export interface PasswdEntry {
 /**
  * The first /etc/passwd entry for `uid`, as getpwuid finds it, or undefined. Read afresh on each
  * call: a root command in the guest may have added the user since (useradd), and the file is
- * read only for commands that name a uid without a gid.
+ * read only for commands that run as another user.
  */
 export function passwdEntry(uid: number, file = PASSWD_FILE): PasswdEntry | undefined {
   for (const fields of records(file)) {

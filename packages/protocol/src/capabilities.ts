@@ -22,3 +22,13 @@ export const Capabilities = {
 } as const;
 
 export type Capability = (typeof Capabilities)[keyof typeof Capabilities];
+
+/** Capability strings a client may announce in Hello. A daemon checks before sending what needs one. */
+export const ClientCapabilities = {
+  /**
+   * Takes the real-time signal names (SIGRTMIN … SIGRTMAX) in CommandExited and SessionList. A
+   * client without it would refuse such a frame; it is told SIGKILL for those deaths, as daemons
+   * before these names did.
+   */
+  RT_SIGNALS: 'rt-signals',
+} as const;

@@ -1,4 +1,4 @@
-export { Capabilities, type Capability } from './capabilities.js';
+export { Capabilities, ClientCapabilities, type Capability } from './capabilities.js';
 export { FrameChannel, CLOSE_FLUSH_TIMEOUT_MS, type FrameChannelEvents, type FrameChannelOptions } from './channel.js';
 export { decodeBody, decodeClientMessage, decodeDaemonMessage, encodeBody } from './codec.js';
 export { ErrorCodes, FATAL_STREAM_CODES, isErrorCode, type ErrorCode } from './codes.js';
@@ -13,7 +13,7 @@ export type {
 } from './messages.js';
 export { MAX_DURATION_MS } from './schema.js';
 export { isTerminalCells, MAX_TERMINAL_CELLS } from './terminal-size.js';
-export { isSignalName, normalizeSignal, signalNumber, SIGNALS, type SignalName } from './signals.js';
+export { isRealTimeSignal, isSignalName, normalizeSignal, signalNumber, SIGNALS, type SignalName } from './signals.js';
 export { CLIENT_MESSAGE_TYPES, DAEMON_MESSAGE_TYPES, validateClientMessage, validateDaemonMessage } from './validate.js';
 export { varintLength, writeVarint } from './varint.js';
 export {

@@ -10,7 +10,9 @@ const STANDARD = {
 const RTMIN = 34;
 const RTMAX = 64;
 
-type RealTimeName = 'SIGRTMIN' | `SIGRTMIN+${number}` | `SIGRTMAX-${number}` | 'SIGRTMAX';
+type RealTimeName =
+  | 'SIGRTMIN' | 'SIGRTMIN+1' | 'SIGRTMIN+2' | 'SIGRTMIN+3' | 'SIGRTMIN+4' | 'SIGRTMIN+5' | 'SIGRTMIN+6' | 'SIGRTMIN+7' | 'SIGRTMIN+8' | 'SIGRTMIN+9' | 'SIGRTMIN+10' | 'SIGRTMIN+11' | 'SIGRTMIN+12' | 'SIGRTMIN+13' | 'SIGRTMIN+14' | 'SIGRTMIN+15'
+  | 'SIGRTMAX-14' | 'SIGRTMAX-13' | 'SIGRTMAX-12' | 'SIGRTMAX-11' | 'SIGRTMAX-10' | 'SIGRTMAX-9' | 'SIGRTMAX-8' | 'SIGRTMAX-7' | 'SIGRTMAX-6' | 'SIGRTMAX-5' | 'SIGRTMAX-4' | 'SIGRTMAX-3' | 'SIGRTMAX-2' | 'SIGRTMAX-1' | 'SIGRTMAX';
 
 /**
  * The real-time signals as `kill -l` names them: SIGRTMIN, SIGRTMIN+1 … SIGRTMIN+15, then
@@ -54,6 +56,11 @@ export function normalizeSignal(value: string | number): SignalName | undefined 
 
 /** Other names for the same signals (Node's os.constants.signals lists these too). */
 const ALIASES: Readonly<Record<string, SignalName>> = { SIGIOT: 'SIGABRT', SIGPOLL: 'SIGIO', SIGCLD: 'SIGCHLD', SIGUNUSED: 'SIGSYS' };
+
+/** A real-time signal's name (SIGRTMIN … SIGRTMAX): what a client from before them does not take. */
+export function isRealTimeSignal(name: string): boolean {
+  return name.startsWith('SIGRT');
+}
 
 export function signalNumber(name: SignalName): number {
   return SIGNALS[name]!;

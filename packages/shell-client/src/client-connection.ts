@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import {
-  ConchError, DEFAULT_MAX_FRAME_BYTES, encodeFrame, ErrorCodes, FrameChannel, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, RemoteError,
+  ClientCapabilities, ConchError, DEFAULT_MAX_FRAME_BYTES, encodeFrame, ErrorCodes, FrameChannel, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, RemoteError,
   validateDaemonMessage, type ClientMessage, type CommandExited, type DaemonMessage, type OutputFd, type Welcome,
 } from '@conch/protocol';
 import { UnavailableError } from './errors.js';
@@ -64,6 +64,10 @@ export class ClientConnection extends EventEmitter<ClientConnectionEvents> {
     channel.on('message', (m) => this.#onMessage(m));
     channel.on('protocolError', (err, refs) => {
       this.#log?.({ event: 'protocol error from daemon', code: err.code, message: err.message, fatal: refs.fatal });
+      // A frame this version cannot read (from a newer daemon, say) still answers its request or
+      // ends its command: fail those with the error, rather than leave them waiting for ever.
+      if (refs.requestId !== undefined && this.#settle(refs.requestId, err)) return;
+      if (refs.command !== undefined) this.#routes.get(refs.command)?.error(err);
     });
     channel.on('close', () => this.#onClose('the connection to the daemon closed'));
     if (options.keepaliveMs > 0) {
@@ -85,7 +89,7 @@ export class ClientConnection extends EventEmitter<ClientConnectionEvents> {
     const nonce = Math.floor(Math.random() * 0xffffffff);
     const hello = encodeFrame({
       type: 'Hello', minVersion: PROTOCOL_VERSION_MIN, maxVersion: PROTOCOL_VERSION_MAX, nonce,
-      maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, capabilities: [], client: options.clientName,
+      maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, capabilities: [ClientCapabilities.RT_SIGNALS], client: options.clientName,
       ...(options.token !== undefined ? { token: options.token } : {}),
     });
     let welcome: Welcome;

@@ -97,6 +97,11 @@ export class CommandHandle implements AsyncIterable<OutputChunk> {
     return this.#exit;
   }
 
+  /** @internal Why following the command failed (lost, aborted), once it did. */
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
   /** @internal Resolves once the handle is settled, whichever way; unlike wait(), changes nothing. */
   whenSettled(): Promise<void> {
     return this.#settled.then(

@@ -27,7 +27,7 @@ export interface CommandOptions {
   readonly pty?: PtyOptions;
   /**
    * Open stdin for write()/end(). Otherwise the command's stdin is /dev/null (on a PTY: the
-   * terminal, at end of input). @default false for exec(); for spawn(), false, and true on a PTY
+   * terminal, at end of input). @default spawn(): true on a PTY, else false; exec(): false unless `input`
    */
   readonly stdin?: boolean;
   /**
@@ -67,7 +67,8 @@ export interface SessionOptions {
   /**
    * A verbose hook: one call per notable event. Both backends: `command started` {command, pid},
    * `command exited` {command, exitCode, signal}; the daemon's also `connected`, `connect retry`,
-   * `unavailable`, `disconnected`, `reconnected`, `reconnect failed`, `command lost`, `daemon error`.
+   * `unavailable`, `disconnected`, `reconnected`, `reconnect failed`, `command not followed to its exit`
+   * {command, error} (lost or aborted), `daemon error`.
    */
   readonly log?: (event: LogEvent) => void;
 }

@@ -166,12 +166,15 @@ export class VsockShellSession extends SessionBase {
     const log = this.#options.log;
     if (log) {
       // The same events as the local backend's, so that one hook reads both.
-      const { id, pid } = remote!.handle;
+      const handle = remote!.handle;
+      const { id, pid } = handle;
       log({ event: 'command started', command: id, pid });
-      remote!.handle.wait().then(
-        (exit) => log({ event: 'command exited', command: id, exitCode: exit.exitCode, signal: exit.signal }),
-        (err: unknown) => log({ event: 'command lost', command: id, error: (err as Error).message }),
-      );
+      // whenSettled, not wait(): a wait would change how unread output is kept.
+      void handle.whenSettled().then(() => {
+        const exit = handle.exit;
+        if (exit) log({ event: 'command exited', command: id, exitCode: exit.exitCode, signal: exit.signal });
+        else log({ event: 'command not followed to its exit', command: id, error: handle.failure?.message });
+      });
     }
     return remote!.handle;
   }

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import {
-  ConchError, ErrorCodes, FrameChannel, MIN_MAX_FRAME_BYTES, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, negotiateVersion,
+  ClientCapabilities, ConchError, ErrorCodes, FrameChannel, isRealTimeSignal, MIN_MAX_FRAME_BYTES, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, negotiateVersion,
   validateClientMessage, type ClientMessage, type DaemonMessage, type ErrorCode, type Hello, type OutputFd, type ProtocolError, type StreamOutput,
 } from '@conch/protocol';
 import type { Daemon } from './daemon.js';
@@ -34,6 +34,8 @@ export class Connection implements Subscriber {
   readonly #log: Logger;
   #ready = false;
   #peerMaxFrame = MIN_MAX_FRAME_BYTES;
+  /** The client takes real-time signal names (its Hello says `rt-signals`). */
+  #rtSignals = false;
 
   constructor(id: number, stream: Duplex, daemon: Daemon, log: Logger) {
     this.id = id;
@@ -61,6 +63,7 @@ export class Connection implements Subscriber {
   }
 
   send(message: DaemonMessage): boolean {
+    if (!this.#rtSignals) message = withoutRealTimeSignals(message);
     try {
       return this.#channel.send(message);
     } catch (err) {
@@ -166,6 +169,7 @@ export class Connection implements Subscriber {
       this.#daemon.connectionReset(this);
     }
     this.#ready = true;
+    this.#rtSignals = hello.capabilities.includes(ClientCapabilities.RT_SIGNALS);
     this.#peerMaxFrame = Math.max(MIN_MAX_FRAME_BYTES, hello.maxFrameBytes);
     this.#channel.setPeerMaxFrameBytes(this.#peerMaxFrame);
     this.#log.info('client connected', { client: hello.client, version });
@@ -223,4 +227,19 @@ export class Connection implements Subscriber {
       }
     }
   }
+}
+
+/**
+ * A message for a client that does not take the real-time signal names (no `rt-signals` in its
+ * Hello): it would refuse a CommandExited or SessionList naming one and wait for ever, so such a
+ * death is SIGKILL to it, as it was from daemons before those names.
+ */
+function withoutRealTimeSignals(message: DaemonMessage): DaemonMessage {
+  if (message.type === 'CommandExited') return message.signal !== null && isRealTimeSignal(message.signal) ? { ...message, signal: 'SIGKILL' } : message;
+  if (message.type !== 'SessionList') return message;
+  if (!message.sessions.some((s) => s.commands.some((c) => c.signal !== null && isRealTimeSignal(c.signal)))) return message;
+  return {
+    ...message,
+    sessions: message.sessions.map((s) => ({ ...s, commands: s.commands.map((c) => (c.signal !== null && isRealTimeSignal(c.signal) ? { ...c, signal: 'SIGKILL' as const } : c)) })),
+  };
 }

@@ -83,14 +83,22 @@ export class ExitRetention<T> {
   #makeRoom(): void {
     const { max, maxBytes, busy } = this.#options;
     if (this.#bytes > maxBytes) this.#reweigh();
-    const full = () => this.#entries.size > max || this.#bytes > maxBytes;
+    if (this.#entries.size <= max && this.#bytes <= maxBytes) return;
     // Owners whose entries are all busy, passed over for the next largest.
     const spent = new Set<unknown>();
-    while (full()) {
+    for (;;) {
+      const tooMany = this.#entries.size > max;
+      if (!tooMany && this.#bytes <= maxBytes) return;
+      // The largest by what is over: by count, or by bytes held (a session of many small exits
+      // must not be emptied while another holds one large tail).
+      const size = (owned: Set<T>) => (tooMany ? owned.size : this.#bytesOf(owned));
       let largest: Set<T> | undefined;
+      let largestSize = -1;
       let owner: unknown;
       for (const [o, owned] of this.#byOwner) {
-        if (!spent.has(o) && (!largest || owned.size > largest.size)) [largest, owner] = [owned, o];
+        if (spent.has(o)) continue;
+        const n = size(owned);
+        if (n > largestSize) [largest, largestSize, owner] = [owned, n, o];
       }
       if (!largest) return;
       let dropped = false;
@@ -102,6 +110,12 @@ export class ExitRetention<T> {
       }
       if (!dropped) spent.add(owner);
     }
+  }
+
+  #bytesOf(owned: Set<T>): number {
+    let bytes = 0;
+    for (const item of owned) bytes += this.#entries.get(item)?.bytes ?? 0;
+    return bytes;
   }
 
   #reweigh(): void {

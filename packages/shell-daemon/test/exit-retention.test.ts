@@ -102,6 +102,23 @@ describe('ExitRetention', () => {
     r.close();
   });
 
+  it('over maxBytes, makes room from the owner that holds the most bytes, not the most entries', () => {
+    const owners = new Map<string, string>();
+    const { r, forgotten } = retention({ maxBytes: 100, owner: (i) => owners.get(i.name) });
+    const small = items('s1', 's2', 's3', 's4', 's5');
+    const [big] = items('big');
+    big!.bytes = 95;
+    for (const item of small) {
+      item.bytes = 2;
+      owners.set(item.name, 'many-small');
+      r.add(item);
+    }
+    owners.set('big', 'one-large');
+    r.add(big!);
+    expect(forgotten).toEqual(['big']);
+    r.close();
+  });
+
   it('passes over an owner whose entries are all busy for the next largest', () => {
     const owners = new Map<string, string>();
     const { r, forgotten } = retention({ max: 3, owner: (i) => owners.get(i.name) });
