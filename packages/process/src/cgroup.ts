@@ -204,10 +204,7 @@ export class CommandCgroups {
 
   /** Kills whatever is left in every command cgroup and removes them: for a daemon's shutdown. */
   destroy(): void {
-    for (const name of safeReaddir(this.path)) {
-      const cgroup = new CommandCgroup(join(this.path, name));
-      if (cgroup.populated()) cgroup.kill();
-    }
+    killTree(this.path);
     this.#ready.length = 0;
     removeTree(this.path);
   }
@@ -306,13 +303,7 @@ function sweepStale(own: string): void {
     if (named && namespace !== undefined && named[3] === namespace) {
       const [pid, start] = [Number(named[1]), named[2]];
       if (pid === process.pid || processStart(pid) === start) continue;
-      let killed = false;
-      for (const command of safeReaddir(dir)) {
-        const cgroup = new CommandCgroup(join(dir, command));
-        if (!cgroup.populated()) continue;
-        cgroup.kill();
-        killed = true;
-      }
+      const killed = killTree(dir);
       removeTree(dir);
       // What was killed takes a moment to exit; until then its cgroup cannot be removed.
       if (killed) setTimeout(() => removeTree(dir), 1000).unref();
@@ -346,13 +337,20 @@ function pidNamespace(): string | undefined {
  * which one it is. Undefined once it is gone, or a zombie (dead, not yet reaped).
  */
 function processStart(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[0] === 'Z' ? undefined : fields[19];
-  } catch {
-    return undefined;
+  const fields = statFields(pid);
+  return fields === undefined || fields[0] === 'Z' ? undefined : fields[19];
+}
+
+/** SIGKILL (cgroup.kill) to each command cgroup in `path` that holds a process; whether there was one. */
+function killTree(path: string): boolean {
+  let killed = false;
+  for (const name of safeReaddir(path)) {
+    const cgroup = new CommandCgroup(join(path, name));
+    if (!cgroup.populated()) continue;
+    cgroup.kill();
+    killed = true;
   }
+  return killed;
 }
 
 /** rmdir of each empty command cgroup, then of the directory; a populated one stays, and so does the directory. */
@@ -378,11 +376,20 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/** The process group of `pid` (field 5 of /proc/PID/stat, after the parenthesised name), or undefined once it is gone. */
+/** The process group of `pid` (field 5 of /proc/PID/stat), or undefined once it is gone. */
 function processGroupOf(pid: number): number | undefined {
+  const fields = statFields(pid);
+  return fields && Number(fields[2]);
+}
+
+/**
+ * The fields of /proc/PID/stat from the third (the state) on: after the parenthesised name,
+ * which may hold spaces. Undefined once the process is gone.
+ */
+function statFields(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
