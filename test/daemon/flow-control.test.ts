@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:net';
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -163,6 +163,43 @@ describe('flow control, detach/reattach and limits', () => {
     expect((await h.wait()).exitCode).toBe(0);
     expect(stdout).toBe(30_000_000);
     expect(hash.digest('hex')).toBe(stderr.trim());
+    expect(s.status.state).toBe('ready');
+    await s.close();
+    proxy.close();
+    await daemon.stop();
+  }, 120_000);
+
+  it('loses no stdin across dropped connections: what was in flight at each cut is sent again, EndInput too', async () => {
+    const daemon = await startDaemon();
+    const proxy = await UnixProxy.start(join(mkdtempSync(join(tmpdir(), 'conch-proxy-')), 'p.sock'), daemon.socket);
+    const s = new VsockShellSession(`unix:${proxy.path}`, { onDisconnect: { policy: 'keep', keepMs: 30_000 } });
+    // Twice: the hash of every byte stdin carried, and (to be sure the EOF came) a line after it.
+    for (const round of [1, 2]) {
+      const h = await s.spawn('sha256sum | cut -d" " -f1; echo eof', { stdin: true });
+      const output = h.wait().then(() => undefined);
+      let text = '';
+      const reading = (async () => {
+        for await (const { data } of h) text += Buffer.from(data).toString();
+      })();
+      const hash = createHash('sha256');
+      let cuts = 0;
+      for (let i = 0; i < 320; i++) {
+        const chunk = randomBytes(64 * 1024);
+        hash.update(chunk);
+        // Not awaited one by one: writes queue up, and some are on the wire at each cut.
+        const written = h.write(chunk);
+        if (i % 40 === 20) cuts += proxy.cutAll() > 0 ? 1 : 0;
+        if (i % 8 === 0) await written;
+      }
+      const ended = h.end();
+      // The EndInput may be on the wire when the link goes: it must reach the daemon all the same.
+      if (round === 2) cuts += proxy.cutAll() > 0 ? 1 : 0;
+      await ended;
+      await output;
+      await reading;
+      expect(cuts).toBeGreaterThanOrEqual(round === 2 ? 8 : 7);
+      expect(text).toBe(`${hash.digest('hex')}\neof\n`);
+    }
     expect(s.status.state).toBe('ready');
     await s.close();
     proxy.close();

@@ -266,6 +266,11 @@ export interface Attached {
   readonly stdinWindow?: number;
   /** Whether the command's stdin is still open. */
   readonly stdin?: boolean;
+  /**
+   * Stdin bytes the daemon has taken from Input frames, on every connection: where a client that
+   * lost its connection resends what it had written from. Absent from daemons before it was added.
+   */
+  readonly stdinReceived?: number;
 }
 
 export interface CommandInfo {

@@ -89,7 +89,7 @@ const daemonValidators: Validators<DaemonMessage> = {
     return m;
   },
   Credit: object({ command: ref, fd: literal(0), bytes: positiveInt }),
-  Attached: object({ id, command: ref, session: ref, stdoutDropped: uint, stderrDropped: uint, pid: optional(uint), pty: optional(bool), stdinWindow: optional(uint), stdin: optional(bool) }),
+  Attached: object({ id, command: ref, session: ref, stdoutDropped: uint, stderrDropped: uint, pid: optional(uint), pty: optional(bool), stdinWindow: optional(uint), stdin: optional(bool), stdinReceived: optional(uint) }),
   SessionList: object({ id, sessions: arrayOf(object({ session: ref, cwd: str, commands: arrayOf(commandInfo), omittedCommands: optional(uint) })) }),
   Ok: object({ id }),
   Error: object({ code: errorCode, message: str, id: optional(id), command: optional(ref), details: optional(anyMap) }),

@@ -1,4 +1,4 @@
-import { ConchError, ErrorCodes, normalizeSignal, type CommandExited, type OutputFd } from '@conch/protocol';
+import { ConchError, ErrorCodes, normalizeSignal, type Attached, type CommandExited, type OutputFd } from '@conch/protocol';
 import type { ClientConnection, CommandRoute } from './client-connection.js';
 import { CommandHandle } from './command-handle.js';
 import type { CommandControl } from './command-control.js';
@@ -26,7 +26,17 @@ export class RemoteCommand {
   #lost: Error | undefined;
   /** Until end(): a command started without stdin has none to write to. */
   #stdinOpen: boolean;
+  /** EndInput went out: after a cut it goes again, unless the daemon says stdin is closed. */
+  #endSent = false;
   #detached = false;
+  /** Stdin bytes posted in all, counted as the daemon counts them (Attached.stdinReceived). */
+  #stdinSent: number;
+  /**
+   * What was posted and not yet credited back, from offset #retainedFrom: a cut can lose it in
+   * flight, and a re-attach resends the part the daemon did not get. At most the stdin window.
+   */
+  #retained: Uint8Array[] = [];
+  #retainedFrom: number;
 
   constructor(
     connection: ClientConnection,
@@ -34,6 +44,8 @@ export class RemoteCommand {
       id: string; pid: number; pty: boolean; stdinWindow: number; window: number; offsets?: Record<OutputFd, number>; killGraceMs?: number;
       /** Whether stdin is open, when the daemon says so; otherwise some credit means it is. */
       stdinOpen?: boolean;
+      /** Stdin bytes the daemon already has (Attached.stdinReceived), when following a command begun elsewhere. */
+      stdinReceived?: number;
     },
   ) {
     this.id = init.id;
@@ -42,6 +54,7 @@ export class RemoteCommand {
     this.#killGraceMs = init.killGraceMs;
     this.#stdinCredit = init.stdinWindow;
     this.#stdinOpen = init.stdinOpen ?? init.stdinWindow > 0;
+    this.#stdinSent = this.#retainedFrom = init.stdinReceived ?? 0;
     this.expected = { ...(init.offsets ?? { 1: 0, 2: 0 }) };
     this.handle = new CommandHandle(init.id, init.pid, this.#control(), init.pty, this.expected);
     connection.route(this.id, this.#route());
@@ -53,17 +66,57 @@ export class RemoteCommand {
     return this.handle.exit !== undefined;
   }
 
-  /** Moves the command onto a new connection (after a reconnect and a successful Attach). */
-  rebind(connection: ClientConnection, stdinWindow?: number): void {
+  /**
+   * Moves the command onto a new connection (after a reconnect and a successful Attach), and
+   * resends the stdin the cut lost: the bytes past what the daemon says it received, and EndInput
+   * if it went out and stdin is still open. Before any write waiting out the reconnect, so
+   * order holds. A daemon that does not say (no `stdinReceived`) may have lost input in flight.
+   */
+  rebind(connection: ClientConnection, attached: Pick<Attached, 'stdinWindow' | 'stdin' | 'stdinReceived'> = {}): void {
     this.#connection = connection;
     // The new subscription starts with a fresh window; credit owed on the old one is void.
     this.#unsent = { 1: 0, 2: 0 };
-    // Stdin credit too, when the daemon says what it is (input in flight at the cut may be lost).
-    if (stdinWindow !== undefined) {
-      this.#stdinCredit = stdinWindow;
-      this.#wakeWriter();
-    }
+    // Stdin credit too, when the daemon says what it is.
+    if (attached.stdinWindow !== undefined) this.#stdinCredit = attached.stdinWindow;
     connection.route(this.id, this.#route());
+    const received = attached.stdinReceived;
+    if (received === undefined || attached.stdin === false) this.#forget(this.#stdinSent);
+    else {
+      // The daemon credits what it holds queued (received, less the room the window shows) later,
+      // on this connection; only what lies before that is known to be in the pipe.
+      const queued = connection.welcome.limits.maxQueuedStdinBytes - (attached.stdinWindow ?? 0);
+      this.#forget(Math.min(received, Math.max(this.#retainedFrom, received - queued)));
+      this.#resend(received);
+      if (this.#endSent) connection.post({ type: 'EndInput', command: this.id });
+    }
+    // A write or end() waiting out the reconnect goes on, over this connection.
+    this.#wakeWriter();
+  }
+
+  /** Posts again what was sent past `from` (offsets the daemon's), in frames the connection takes. */
+  #resend(from: number): void {
+    let at = this.#retainedFrom;
+    for (const piece of this.#retained) {
+      const skip = Math.max(0, from - at);
+      for (let i = skip; i < piece.length; i += this.#connection.maxInputChunk) {
+        const part = piece.subarray(i, Math.min(piece.length, i + this.#connection.maxInputChunk));
+        this.#connection.post({ type: 'Input', command: this.id, data: part });
+        this.#stdinCredit -= part.length;
+      }
+      at += piece.length;
+    }
+  }
+
+  /** Lets go of retained stdin before offset `upTo`: the daemon's pipe has it. */
+  #forget(upTo: number): void {
+    while (this.#retainedFrom < upTo && this.#retained.length > 0) {
+      const first = this.#retained[0]!;
+      const drop = Math.min(first.length, upTo - this.#retainedFrom);
+      if (drop === first.length) this.#retained.shift();
+      else this.#retained[0] = first.subarray(drop);
+      this.#retainedFrom += drop;
+    }
+    if (this.#retained.length === 0) this.#retainedFrom = this.#stdinSent;
   }
 
   /** The route for a connection; set synchronously as the Attached/CommandStarted reply is decoded. */
@@ -85,11 +138,13 @@ export class RemoteCommand {
         });
         this.#credit(1);
         this.#credit(2);
+        this.#forget(this.#stdinSent);
         // A writer waiting for credit the command will never grant now.
         this.#wakeWriter();
       },
       stdinCredit: (bytes) => {
         this.#stdinCredit += bytes;
+        this.#forget(this.#retainedFrom + bytes);
         this.#wakeWriter();
       },
       error: () => {},
@@ -100,6 +155,7 @@ export class RemoteCommand {
   /** The connection is gone for good (or the daemon restarted): the command's fate is unknown. */
   lose(why: string): void {
     this.#lost = new CommandLostError(this.id, why);
+    this.#forget(this.#stdinSent);
     this.#wakeWriter();
     this.handle.fail(this.#lost);
   }
@@ -119,7 +175,11 @@ export class RemoteCommand {
       // After the writes before it: EndInput ahead of queued Input would cut the input short.
       end: () => {
         this.#stdinOpen = false;
-        return this.#queueStdin(async () => this.#connection.post({ type: 'EndInput', command: this.id }));
+        return this.#queueStdin(async () => {
+          if (!(await this.#connected())) return;
+          this.#connection.post({ type: 'EndInput', command: this.id });
+          this.#endSent = true;
+        });
       },
       signal: async (signal) => {
         validateSignal(signal);
@@ -153,6 +213,19 @@ export class RemoteCommand {
     };
   }
 
+  /**
+   * Waits out a reconnect: true once the command streams over an open connection again, false
+   * when it never will (it exited, or was detached). Throws when the command was lost.
+   */
+  async #connected(): Promise<boolean> {
+    while (this.#connection.closed) {
+      if (this.#lost) throw this.#lost;
+      if (this.handle.settled || this.#detached) return false;
+      await new Promise<void>((resolve) => (this.#stdinWaiter = resolve));
+    }
+    return true;
+  }
+
   #queueStdin(step: () => Promise<void>): Promise<void> {
     const run = this.#stdinQueue.then(step);
     this.#stdinQueue = run.catch(() => {});
@@ -168,13 +241,19 @@ export class RemoteCommand {
     const closed = () => this.handle.settled || this.#detached;
     if (closed()) throw new ConchError(ErrorCodes.STDIN_CLOSED, `stdin of ${this.id} is closed`);
     for (let at = 0; at < data.length; ) {
-      while (this.#stdinCredit <= 0) {
+      // A closed connection is no credit either: while a reconnect is in flight, what was posted
+      // would be dropped unsent, so the write waits for the new connection (rebind) or the loss.
+      while (this.#stdinCredit <= 0 || this.#connection.closed) {
         if (this.#lost) throw this.#lost;
         if (closed()) return;
         await new Promise<void>((resolve) => (this.#stdinWaiter = resolve));
       }
       const n = Math.min(this.#stdinCredit, this.#connection.maxInputChunk, data.length - at);
-      this.#connection.post({ type: 'Input', command: this.id, data: data.subarray(at, at + n) });
+      // A copy: it may be sent again after a cut, and the caller may reuse its buffer once write() resolves.
+      const piece = data.slice(at, at + n);
+      this.#connection.post({ type: 'Input', command: this.id, data: piece });
+      this.#retained.push(piece);
+      this.#stdinSent += n;
       this.#stdinCredit -= n;
       at += n;
     }

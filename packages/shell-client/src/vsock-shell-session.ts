@@ -199,7 +199,8 @@ export class VsockShellSession extends SessionBase {
         const start = { 1: offsets[1] + reply.stdoutDropped, 2: offsets[2] + reply.stderrDropped };
         remote = this.#track(
           new RemoteCommand(connection, {
-            id: commandId, pid: reply.pid ?? 0, pty: reply.pty ?? false, stdinWindow: reply.stdinWindow ?? 0, ...definedOnly({ stdinOpen: reply.stdin }),
+            id: commandId, pid: reply.pid ?? 0, pty: reply.pty ?? false, stdinWindow: reply.stdinWindow ?? 0,
+            ...definedOnly({ stdinOpen: reply.stdin, stdinReceived: reply.stdinReceived }),
             window: this.#window(connection), offsets: start,
           }),
         );
@@ -489,7 +490,7 @@ export class VsockShellSession extends SessionBase {
           ...definedOnly({ window: this.#options.windowBytes }),
         },
         'Attached',
-        (attached) => remote.rebind(connection, attached.stdinWindow),
+        (attached) => remote.rebind(connection, attached),
       );
       if (reply.stdoutDropped > 0 || reply.stderrDropped > 0) {
         remote.lose(`${reply.stdoutDropped + reply.stderrDropped} bytes of output fell out of the daemon's ring while disconnected`);

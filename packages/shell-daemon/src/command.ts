@@ -48,6 +48,8 @@ export class Command {
   #result: ExecutionResult | undefined;
   #stdinOpen: boolean;
   #stdinQueued = 0;
+  /** Taken from Input frames in all, for a client that re-attaches to resend from (Attached). */
+  #stdinReceived = 0;
   readonly #readPaused = perFd(false, false);
 
   constructor(options: CommandOptions) {
@@ -228,6 +230,7 @@ export class Command {
       });
     }
     this.#stdinQueued += data.length;
+    this.#stdinReceived += data.length;
     stdin.write(data, () => {
       this.#stdinQueued -= data.length;
       if (data.length > 0) this.#subscription?.to.send({ type: 'Credit', command: this.id, fd: 0, bytes: data.length });
@@ -246,6 +249,10 @@ export class Command {
    */
   get stdinWindow(): number {
     return this.#stdinOpen ? Math.max(0, this.#maxQueuedStdin - this.#stdinQueued) : 0;
+  }
+
+  get stdinReceived(): number {
+    return this.#stdinReceived;
   }
 
   get stdinOpen(): boolean {

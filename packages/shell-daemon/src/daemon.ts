@@ -237,7 +237,7 @@ export class Daemon {
     );
     connection.send({
       type: 'Attached', id: request.id, command: command.id, session: command.session, stdoutDropped: dropped[1], stderrDropped: dropped[2],
-      pid: command.pid, pty: command.pty, stdinWindow: command.stdinWindow, stdin: command.stdinOpen,
+      pid: command.pid, pty: command.pty, stdinWindow: command.stdinWindow, stdin: command.stdinOpen, stdinReceived: command.stdinReceived,
     });
     command.pump();
   }
