@@ -3,4 +3,5 @@ import { defineConformanceSuite } from './suite.js';
 
 defineConformanceSuite('LocalProcessShellSession', async () => ({
   open: async () => new LocalProcessShellSession(),
+  openTerminal: (terminal, options) => LocalProcessShellSession.openTerminal(terminal, options),
 }));

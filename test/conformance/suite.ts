@@ -2,13 +2,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it as vitestIt, type TestContext } from 'vitest';
 import { commandCgroups } from '@conch/process';
 import { Capabilities } from '@conch/protocol';
-import { ErrorCodes, MAX_DURATION_MS, type ShellSession } from '@conch/shell-client';
+import { ErrorCodes, MAX_DURATION_MS, type CommandHandle, type SessionOptions, type ShellSession, type Terminal, type TerminalOptions } from '@conch/shell-client';
 import { measureTailLoss } from '../../packages/process/test/support/tail-loss.js';
 
 /** How a backend under test is brought up and torn down. */
 export interface ConformanceTarget {
   /** A fresh, connected session. Each test gets its own. */
   open(): Promise<ShellSession>;
+  /** A fresh session created with its own program on a terminal (openTerminal, or forkTerminal on a shared connection). */
+  openTerminal(terminal: TerminalOptions, options?: SessionOptions): Promise<Terminal>;
   /** Runs per size in the PTY tail-loss check. @default 200 */
   readonly tailLossRuns?: number;
   /** Called once after all tests. */
@@ -53,6 +55,29 @@ async function expectKillReaches(s: ShellSession, command: string, what: string)
   }
 }
 
+/** Everything a terminal program prints, as text, and a way to wait for some of it. */
+function follow(h: CommandHandle): { text: () => string; until: (part: string, ms?: number) => Promise<void>; done: Promise<void> } {
+  let text = '';
+  let wake: (() => void) | undefined;
+  const done = (async () => {
+    for await (const { data } of h) {
+      text += Buffer.from(data).toString();
+      wake?.();
+    }
+  })();
+  const until = async (part: string, ms = 20_000) => {
+    const deadline = Date.now() + ms;
+    while (!text.includes(part)) {
+      if (Date.now() > deadline) throw new Error(`no ${JSON.stringify(part)} within ${ms} ms; the terminal showed ${JSON.stringify(text)}`);
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, 100);
+      });
+    }
+  };
+  return { text: () => text, until, done };
+}
+
 /** true when the session's commands run in cgroups of their own (so kills reach escapees), else why not. */
 function cgroupKill(s: ShellSession): true | string {
   const daemon = s.status.state === 'ready' ? s.status.daemon : undefined;
@@ -76,6 +101,11 @@ export function defineConformanceSuite(name: string, setup: () => Promise<Confor
       const s = await target.open();
       sessions.push(s);
       return s;
+    };
+    const openTerminal = async (terminal: TerminalOptions, sessionOptions?: SessionOptions) => {
+      const t = await target.openTerminal(terminal, sessionOptions);
+      sessions.push(t.session);
+      return t;
     };
 
     beforeAll(async () => {
@@ -480,6 +510,71 @@ export function defineConformanceSuite(name: string, setup: () => Promise<Confor
       expect(await Promise.race([read.then(() => 'read'), stalled])).toBe('read');
       expect(out).toBe('done\n');
       expect(await h.wait()).toMatchObject({ exitCode: 0, stderrBytes: 20000000 });
+    });
+
+    it('opens an interactive session: its program on a terminal of the given size, with the session\'s cwd and env, input, resize, exit', async () => {
+      const dir = (await (await open()).exec('mktemp -d')).stdout.trim();
+      const { session, handle } = await openTerminal(
+        {
+          pty: { cols: 91, rows: 29, term: 'xterm-conch' },
+          argv: ['sh', '-c', 'stty size; echo "[$TERM] [$CONCH_T] [$(pwd)]"; test -t 0 && echo tty; read a; echo "got $a"; read b; stty size; exit 7'],
+        },
+        { cwd: dir, env: { CONCH_T: 'from the session' } },
+      );
+      expect(handle.pty).toBe(true);
+      expect(handle.pid).toBeGreaterThan(0);
+      const out = follow(handle);
+      await out.until('tty\r\n');
+      expect(out.text()).toContain(`29 91\r\n[xterm-conch] [from the session] [${dir}]\r\ntty\r\n`);
+      // The session is a session: other commands run in it while its program waits for input.
+      expect((await session.exec('echo "$CONCH_T"; pwd')).stdout).toBe(`from the session\n${dir}\n`);
+      await handle.write('hello\r');
+      await out.until('got hello\r\n');
+      await handle.resize(120, 40);
+      await handle.write('\r');
+      expect(await handle.wait()).toMatchObject({ exitCode: 7, signal: null });
+      await out.done;
+      expect(out.text()).toContain('40 120\r\n');
+      // And after its program is gone.
+      expect((await session.exec(['echo', 'still here'])).stdout).toBe('still here\n');
+      await session.exec(['rmdir', dir]);
+    });
+
+    it('runs the session shell as a login shell on the terminal when no program is named', async () => {
+      const { handle } = await openTerminal({ pty: { cols: 80, rows: 24 } }, { shell: '/bin/sh' });
+      const out = follow(handle);
+      // Its argv, as the kernel has it, and then an exit status of its own choosing.
+      await handle.write(`printf '<%s>' "$(tr '\\0' ' ' < /proc/$$/cmdline)"; exit 3\r`);
+      expect(await handle.wait()).toMatchObject({ exitCode: 3 });
+      await out.done;
+      expect(out.text()).toContain('</bin/sh -l >');
+    });
+
+    it('delivers all of a terminal program\'s output before its exit, and ends it with close()', async () => {
+      const { handle } = await openTerminal({ pty: { cols: 80, rows: 24 }, argv: ['sh', '-c', "head -c 300000 /dev/zero | tr '\\0' a"] });
+      const out = follow(handle);
+      expect((await handle.wait()).exitCode).toBe(0);
+      await out.done;
+      expect(out.text()).toBe('a'.repeat(300000));
+
+      const held = await openTerminal({ pty: { cols: 80, rows: 24 }, argv: ['sleep', '60'] });
+      const settled = held.handle.wait().then((exit) => ({ exit }), (error: unknown) => ({ error }));
+      await held.session.close();
+      // Ended either way: killed (local) or no longer followed (daemon), never left running.
+      expect(await settled).toSatisfy((r: { exit?: { signal: string | null } ; error?: { code?: string } }) => r.exit?.signal != null || r.error?.code === ErrorCodes.COMMAND_LOST);
+    });
+
+    it('kills a terminal program and reports the signal; the session stays', async () => {
+      const { session, handle } = await openTerminal({ pty: { cols: 80, rows: 24 }, argv: ['sleep', '60'] });
+      await handle.kill('SIGKILL');
+      expect(await handle.wait()).toMatchObject({ exitCode: null, signal: 'SIGKILL' });
+      expect((await session.exec('echo ok')).stdout).toBe('ok\n');
+    });
+
+    it('refuses a terminal program that cannot start with a typed error, and one with a bad size before anything runs', async () => {
+      await expect(openTerminal({ pty: { cols: 80, rows: 24 }, argv: ['/nonexistent/conch-terminal'] })).rejects.toMatchObject({ code: ErrorCodes.SPAWN_FAILED });
+      await expect(openTerminal({ pty: { cols: 0, rows: 24 } })).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
+      await expect(openTerminal({ pty: { cols: 80, rows: 24 }, argv: [] })).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
     });
   });
 }

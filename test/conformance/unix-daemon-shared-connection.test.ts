@@ -14,6 +14,7 @@ defineConformanceSuite('VsockShellSession.fork() → conchd, all sessions on one
       await s.connect();
       return s;
     },
+    openTerminal: (terminal, options) => root.forkTerminal(terminal, options),
     teardown: async () => {
       await root.close();
       await daemon.stop();

@@ -10,6 +10,7 @@ defineConformanceSuite('VsockShellSession → conchd over unix:', async () => {
       await s.connect();
       return s;
     },
+    openTerminal: (terminal, options) => VsockShellSession.openTerminal(daemon.endpoint, terminal, options),
     teardown: async () => {
       await daemon.stop();
     },

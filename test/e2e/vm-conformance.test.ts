@@ -40,6 +40,7 @@ describe.skipIf(unavailable !== undefined)('conchd in a real VM (QEMU, Debian cl
           await s.connect();
           return s;
         },
+        openTerminal: (terminal, options) => root.forkTerminal(terminal, options),
         // Under TCG every spawn costs tens of milliseconds; the full 200-run check runs on the host backends.
         tailLossRuns: 25,
         teardown: () => root.close(),
@@ -63,6 +64,7 @@ describe.skipIf(unavailable !== undefined)('conchd in a real VM (QEMU, Debian cl
           expect(status.state, JSON.stringify(status)).toBe('ready');
           return s;
         },
+        openTerminal: (terminal, options) => VsockShellSession.openTerminal(vm.endpoints.hybridVsock, terminal, { ...options, connectTimeoutMs: 20_000 }),
         tailLossRuns: 25,
       };
     },

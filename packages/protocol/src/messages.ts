@@ -214,6 +214,11 @@ export interface SessionSpawned {
   /** For interactive sessions: the command id of the session's own program. */
   readonly command?: string;
   readonly pid?: number;
+  /**
+   * For interactive sessions: the program's stdin credit, as CommandStarted's. A daemon from
+   * before this field granted `limits.maxQueuedStdinBytes`, which is what a client assumes without it.
+   */
+  readonly stdinWindow?: number;
 }
 
 export interface CommandStarted {

@@ -80,7 +80,7 @@ const daemonValidators: Validators<DaemonMessage> = {
     capabilities: arrayOf(str), limits,
   }),
   Pong: object({ id }),
-  SessionSpawned: object({ id, session: ref, command: optional(ref), pid: optional(uint) }),
+  SessionSpawned: object({ id, session: ref, command: optional(ref), pid: optional(uint), stdinWindow: optional(uint) }),
   CommandStarted: object({ id, command: ref, pid: uint, stdinWindow: uint }),
   StreamOutput: object({ command: ref, fd: literal(1, 2), offset: uint, data: bytes }),
   CommandExited: (v, path) => {

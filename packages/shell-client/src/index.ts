@@ -2,10 +2,11 @@ export { CommandHandle, type OutputChunk, type OutputLine } from './command-hand
 export { AbortedError, CommandLostError, NonZeroExitError, UnavailableError, WaitTimeoutError } from './errors.js';
 export type { CommandExit, ExecResult } from './exec-result.js';
 export { LocalProcessShellSession } from './local-process-shell-session.js';
-export { openShellSession } from './open-session.js';
+export { openShellSession, openTerminal } from './open-session.js';
 export type { CommandOptions, ExecOptions, LogEvent, SessionOptions, SpawnOptions } from './options.js';
 export type { CommandLine, ShellSession } from './shell-session.js';
 export { splitLines } from './split-lines.js';
+export type { Terminal, TerminalOptions } from './terminal.js';
 export type { DaemonInfo, SessionStatus, UnavailableReason } from './status.js';
 export { CLIENT_VERSION } from './version.js';
 export {

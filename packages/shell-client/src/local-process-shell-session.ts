@@ -7,7 +7,8 @@ import type { SessionOptions, SpawnOptions } from './options.js';
 import { SessionBase } from './session-base.js';
 import type { CommandLine } from './shell-session.js';
 import type { SessionStatus } from './status.js';
-import { validateCommand, validateDuration, validateSignal } from './validate-options.js';
+import type { Terminal, TerminalOptions } from './terminal.js';
+import { validateCommand, validateDuration, validateSignal, validateTerminal } from './validate-options.js';
 
 /** Output a local command may have outstanding (unconsumed) per stream before its pipe is paused. */
 const LOCAL_WINDOW_BYTES = 1 << 20;
@@ -38,6 +39,23 @@ export class LocalProcessShellSession extends SessionBase {
       ...(options.gid !== undefined ? { gid: options.gid } : {}),
     });
     this.#log = options.log;
+  }
+
+  /**
+   * A new session with its own program on a terminal (by default the session shell as a login
+   * shell), as VsockShellSession.openTerminal gives one. Rejects with the spawn's error when the
+   * program cannot start, and leaves nothing behind.
+   */
+  static async openTerminal(terminal: TerminalOptions, options: SessionOptions = {}): Promise<Terminal<LocalProcessShellSession>> {
+    validateTerminal(terminal);
+    const session = new LocalProcessShellSession(options);
+    try {
+      const handle = await session.spawn(terminal.argv ?? [session.#core.shell, '-l'], { pty: terminal.pty, stdin: true });
+      return { session, handle };
+    } catch (err) {
+      await session.close();
+      throw err;
+    }
   }
 
   get status(): SessionStatus {

@@ -2,6 +2,7 @@ import { ConchError, ErrorCodes, MAX_DURATION_MS, MAX_TERMINAL_CELLS, isSignalNa
 import { AbortedError } from './errors.js';
 import type { ExecOptions } from './options.js';
 import type { CommandLine } from './shell-session.js';
+import type { TerminalOptions } from './terminal.js';
 
 function invalid(message: string): never {
   throw new ConchError(ErrorCodes.INVALID_ARGUMENT, message);
@@ -42,6 +43,12 @@ export function validateCommand(command: CommandLine, options: ExecOptions): voi
   if (options.encoding !== undefined && options.encoding !== 'utf8' && options.encoding !== 'buffer') {
     invalid(`encoding must be 'utf8' or 'buffer'`);
   }
+}
+
+/** An interactive session's program: a terminal size, and an argv if one is given. */
+export function validateTerminal(terminal: TerminalOptions): void {
+  if (terminal === null || typeof terminal !== 'object' || terminal.pty === null || typeof terminal.pty !== 'object') invalid('a terminal needs pty {cols, rows}');
+  validateCommand(terminal.argv ?? ['sh'], { pty: terminal.pty });
 }
 
 /** A terminal size: whole cells from 1 to 65535 (isTerminalCells). */

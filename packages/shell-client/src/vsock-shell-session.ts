@@ -8,8 +8,9 @@ import { SessionBase } from './session-base.js';
 import { RemoteCommand } from './remote-command.js';
 import type { CommandLine } from './shell-session.js';
 import type { SessionStatus } from './status.js';
+import type { Terminal, TerminalOptions } from './terminal.js';
 import { openTransport } from './transports/open-transport.js';
-import { validateCommand, validateDuration, validateSignal } from './validate-options.js';
+import { validateCommand, validateDuration, validateSignal, validateTerminal } from './validate-options.js';
 import { CLIENT_VERSION } from './version.js';
 
 export interface VsockSessionOptions extends SessionOptions {
@@ -85,6 +86,12 @@ export class VsockShellSession extends SessionBase {
   #parent: VsockShellSession | undefined;
   /** This session's listener on its connection's 'close'. */
   #onClose: ((why: string) => void) | undefined;
+  /** Set by openTerminal(): the program the daemon session is created with. */
+  #interactive: TerminalOptions | undefined;
+  /** That program, once the daemon started it. */
+  #terminal: RemoteCommand | undefined;
+  /** Why the last connect failed, as it was raised: openTerminal() rejects with it. */
+  #failure: unknown;
 
   /** @param endpoint `unix:PATH` or `hybrid-vsock:PATH:PORT`; undefined or '' means not configured. */
   constructor(endpoint: string | undefined, options: VsockSessionOptions = {}) {
@@ -110,6 +117,40 @@ export class VsockShellSession extends SessionBase {
     this.#status = problem === undefined
       ? { state: 'connecting', endpoint: this.endpoint }
       : { state: 'unavailable', endpoint: this.endpoint, reason: 'not-configured', message: problem };
+  }
+
+  /**
+   * A new session created with its own program on a terminal (by default the session shell as a
+   * login shell): one round trip for both, where connect() then spawn() takes two. Rejects with
+   * UnavailableError when the daemon cannot be reached, and with the daemon's own error
+   * (SPAWN_FAILED, LIMIT_EXCEEDED, …) when it cannot start the program; nothing is left open then.
+   * After a reconnect to the same daemon the program is followed on; after a daemon restart its
+   * handle fails with COMMAND_LOST, and the session goes on without it.
+   */
+  static openTerminal(endpoint: string | undefined, terminal: TerminalOptions, options: VsockSessionOptions = {}): Promise<Terminal<VsockShellSession>> {
+    validateTerminal(terminal);
+    return VsockShellSession.#startTerminal(new VsockShellSession(endpoint, options), terminal);
+  }
+
+  /**
+   * openTerminal() on this session's connection, as fork() is to a new VsockShellSession: the
+   * way to a terminal where one connection carries every session (a virtio-serial port).
+   */
+  forkTerminal(terminal: TerminalOptions, options: SessionOptions = {}): Promise<Terminal<VsockShellSession>> {
+    validateTerminal(terminal);
+    return VsockShellSession.#startTerminal(this.fork(options), terminal);
+  }
+
+  static async #startTerminal(session: VsockShellSession, terminal: TerminalOptions): Promise<Terminal<VsockShellSession>> {
+    session.#interactive = { pty: terminal.pty, ...(terminal.argv !== undefined ? { argv: [...terminal.argv] } : {}) };
+    const status = await session.connect();
+    const started = session.#terminal;
+    if (status.state === 'ready' && started) return { session, handle: started.handle };
+    const failure = session.#failure;
+    await session.close();
+    if (failure instanceof ConchError) throw failure;
+    const s = status as Extract<SessionStatus, { state: 'unavailable' }>;
+    throw new UnavailableError(s.reason, s.message);
   }
 
   get status(): SessionStatus {
@@ -163,20 +204,22 @@ export class VsockShellSession extends SessionBase {
       },
     );
     remote!.handle.abortOn(options.signal, options.killGraceMs);
-    const log = this.#options.log;
-    if (log) {
-      // The same events as the local backend's, so that one hook reads both.
-      const handle = remote!.handle;
-      const { id, pid } = handle;
-      log({ event: 'command started', command: id, pid });
-      // whenSettled, not wait(): a wait would change how unread output is kept.
-      void handle.whenSettled().then(() => {
-        const exit = handle.exit;
-        if (exit) log({ event: 'command exited', command: id, exitCode: exit.exitCode, signal: exit.signal });
-        else log({ event: 'command not followed to its exit', command: id, error: handle.failure?.message });
-      });
-    }
+    this.#logCommand(remote!.handle);
     return remote!.handle;
+  }
+
+  /** The same events as the local backend's, so that one hook reads both. */
+  #logCommand(handle: CommandHandle): void {
+    const log = this.#options.log;
+    if (!log) return;
+    const { id, pid } = handle;
+    log({ event: 'command started', command: id, pid });
+    // whenSettled, not wait(): a wait would change how unread output is kept.
+    void handle.whenSettled().then(() => {
+      const exit = handle.exit;
+      if (exit) log({ event: 'command exited', command: id, exitCode: exit.exitCode, signal: exit.signal });
+      else log({ event: 'command not followed to its exit', command: id, error: handle.failure?.message });
+    });
   }
 
   /**
@@ -332,7 +375,7 @@ export class VsockShellSession extends SessionBase {
         // reach the new one and draw the HANDSHAKE_REQUIRED that tells us to start over.
         const probe = connection === opened ? setInterval(() => connection.request({ type: 'Ping' }).catch(() => {}), HELLO_RETRY_MS) : undefined;
         try {
-          spawning = this.#spawnSession(connection);
+          spawning = this.#spawnSession(connection, this.#interactive);
           this.#session = await cancellable(
             withDeadline(
               spawning,
@@ -354,6 +397,9 @@ export class VsockShellSession extends SessionBase {
       } catch (err) {
         // A connection opened for this attempt is not adopted: close it, or it holds the transport.
         if (opened) await this.#closeUnadopted(opened, spawning);
+        // Its program went with its session; no one holds the handle yet, and a retry starts a new one.
+        this.#terminal?.lose('the connection closed before the session was ready');
+        this.#terminal = undefined;
         if (this.#closedByUser) {
           this.#status = CLOSED_BY_USER(this.endpoint);
           return this.#status;
@@ -414,6 +460,7 @@ export class VsockShellSession extends SessionBase {
   }
 
   #fail(err: unknown): void {
+    this.#failure = err;
     const unavailable = err instanceof UnavailableError ? err : new UnavailableError('handshake-failed', (err as Error).message, { cause: err });
     if (!this.#parent) this.#connection?.close();
     this.#status = { state: 'unavailable', endpoint: this.endpoint, reason: unavailable.reason, message: unavailable.detail };
@@ -500,16 +547,31 @@ export class VsockShellSession extends SessionBase {
     }
   }
 
-  async #spawnSession(connection: ClientConnection): Promise<string> {
+  /** Creates the daemon session; with `interactive`, its program too, followed from its first byte. */
+  async #spawnSession(connection: ClientConnection, interactive?: TerminalOptions): Promise<string> {
     const o = this.#options;
     const reply = await connection.request(
       {
         type: 'SpawnSession',
         onDisconnect: o.onDisconnect ?? { policy: 'kill' },
-        ...definedOnly({ cwd: o.cwd, env: o.env, clearEnv: o.clearEnv, shell: o.shell, uid: o.uid, gid: o.gid }),
+        ...definedOnly({ cwd: o.cwd, env: o.env, clearEnv: o.clearEnv, shell: o.shell, uid: o.uid, gid: o.gid, interactive }),
       },
       'SessionSpawned',
+      (spawned) => {
+        // Here, as the reply is decoded: the program's output may be in the very next frame.
+        if (!interactive || spawned.command === undefined) return;
+        this.#terminal = this.#track(
+          new RemoteCommand(connection, {
+            id: spawned.command, pid: spawned.pid ?? 0, pty: true,
+            stdinWindow: spawned.stdinWindow ?? connection.welcome.limits.maxQueuedStdinBytes, window: this.#window(connection),
+          }),
+        );
+        this.#logCommand(this.#terminal.handle);
+      },
     );
+    if (interactive && reply.command === undefined) {
+      throw new ConchError(ErrorCodes.INVALID_MESSAGE, `the daemon at ${this.endpoint} created session ${reply.session} without its program (SessionSpawned has no command)`);
+    }
     return reply.session;
   }
 }

@@ -155,7 +155,7 @@ export class Daemon {
     await this.exec(
       { type: 'ExecCommand', id: request.id, session: session.id, argv: request.interactive.argv ?? [core.shell, '-l'], pty: request.interactive.pty, stdin: true },
       connection,
-      (started) => ({ type: 'SessionSpawned', id: request.id, session: session.id, command: started.command, pid: started.pid }),
+      (started) => ({ type: 'SessionSpawned', id: request.id, session: session.id, command: started.command, pid: started.pid, stdinWindow: started.stdinWindow }),
     ).catch((err: unknown) => {
       this.#removeSession(session);
       throw err;

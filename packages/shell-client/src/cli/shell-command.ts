@@ -2,17 +2,18 @@ import { finished } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import type { SignalName } from '@conch/protocol';
 import type { CommandHandle } from '../command-handle.js';
-import type { CommandLine } from '../shell-session.js';
+import { openTerminal } from '../open-session.js';
+import type { ShellSession } from '../shell-session.js';
 import { exitStatusOf } from './exit-codes.js';
 import { forwardStdin } from './forward-stdin.js';
-import { openFromOptions, type GlobalOptions } from './global-options.js';
+import { endpointFrom, sessionOptionsFrom, type GlobalOptions } from './global-options.js';
 import { LocalTerminal } from './local-terminal.js';
 
 /**
  * What runs when no command is given: the user's login shell in the session, else bash, else
  * sh. `exec` so that the shell is the command itself and its exit status is ours.
  */
-const LOGIN_SHELL = 'exec "${SHELL:-$(command -v bash || echo /bin/sh)}" -l';
+const LOGIN_SHELL = ['/bin/sh', '-c', 'exec "${SHELL:-$(command -v bash || echo /bin/sh)}" -l'];
 
 /** Signals to conch that end the remote shell the way a closed terminal would: with SIGHUP. */
 const HANGUPS: readonly NodeJS.Signals[] = ['SIGHUP', 'SIGTERM'];
@@ -25,9 +26,9 @@ const HANGUPS: readonly NodeJS.Signals[] = ['SIGHUP', 'SIGTERM'];
  */
 export async function shellCommand(args: string[], global: GlobalOptions): Promise<number> {
   const { positionals } = parseArgs({ args, options: {}, strict: true, allowPositionals: true });
-  const command: CommandLine = positionals.length > 0 ? positionals : LOGIN_SHELL;
+  const argv = positionals.length > 0 ? positionals : LOGIN_SHELL;
   const terminal = new LocalTerminal(process.stdin, process.stdout);
-  const session = await openFromOptions(global);
+  let session: ShellSession | undefined;
   let handle: CommandHandle | undefined;
   const hangup = (signal: NodeJS.Signals) => {
     terminal.restore();
@@ -37,7 +38,12 @@ export async function shellCommand(args: string[], global: GlobalOptions): Promi
   };
   for (const s of HANGUPS) process.on(s, hangup);
   try {
-    handle = await session.spawn(command, { pty: { ...terminal.size(), term: process.env.TERM || 'xterm-256color' }, stdin: true });
+    // An interactive session: the session and its program on the terminal in one round trip.
+    ({ session, handle } = await openTerminal(
+      endpointFrom(global),
+      { pty: { ...terminal.size(), term: process.env.TERM || 'xterm-256color' }, argv },
+      sessionOptionsFrom(global),
+    ));
     const running = handle;
     terminal.enterRaw();
     terminal.onResize((cols, rows) => void running.resize(cols, rows).catch(() => {}));
@@ -52,7 +58,7 @@ export async function shellCommand(args: string[], global: GlobalOptions): Promi
     terminal.restore();
     // Nothing reads the local terminal any more; it must not keep conch alive.
     process.stdin.destroy();
-    await session.close();
+    await session?.close();
   }
 }
 
