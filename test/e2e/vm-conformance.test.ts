@@ -210,6 +210,31 @@ describe.skipIf(unavailable !== undefined)('conchd in a real VM (QEMU, Debian cl
   });
 
   describe('virtio-serial in the guest', () => {
+    it('a conchd that cannot open its port says why once, not at every retry: EBUSY while another holds it; with no node in /dev, what is missing', async () => {
+      const vm = await sharedVm();
+      const s = guestSession(vm.endpoints.virtioSerial);
+      const run = async (name: string, command: (conchd: string) => string) => {
+        const conchd = `/opt/conch/bin/conchd --listen virtio-serial:org.conch.0 --listen unix:/tmp/${name}.sock --log-level info 2>/tmp/${name}.log`;
+        const h = await s.spawn(command(conchd));
+        for (let i = 0; !(await s.exec(`grep -c '"msg":"ready"' /tmp/${name}.log || true`)).stdout.startsWith('1'); i++) {
+          if (i > 120) throw new Error(`the second conchd did not come up: ${(await s.exec(`cat /tmp/${name}.log`)).stdout}`);
+          await new Promise((r) => setTimeout(r, 250));
+        }
+        // About ten retries (one every 250 ms).
+        await new Promise((r) => setTimeout(r, 2500));
+        await h.kill('SIGKILL');
+        await h.wait();
+        return (await s.exec(`cat /tmp/${name}.log`)).stdout.split('\n').filter((line) => line.includes('"msg":"listener error; retrying"'));
+      };
+      const busy = await run('busy-port', (conchd) => `exec ${conchd}`);
+      expect(busy).toHaveLength(1);
+      expect(busy[0]).toContain('EBUSY');
+      // A /dev of its own, empty: the kernel still lists the port in sysfs.
+      const bare = await run('no-node', (conchd) => `exec unshare -m sh -c 'mount -t tmpfs tmpfs /dev && exec ${conchd}'`);
+      expect(bare).toHaveLength(1);
+      expect(bare[0]).toMatch(/ENOENT.*the kernel has the port \(\/sys\/class\/virtio-ports\/vport\d+p\d+\) but \/dev has no node for it; mount devtmpfs on \/dev/);
+    }, GUEST_TEST_MS);
+
     it('a host connection that drops mid-stream leaves nothing that trips the next one', async () => {
       // QEMU keeps output it took from the guest for a host that then left and hands it to the
       // next host to connect (see packages/shell-client/src/handshake-reply.ts). Each round

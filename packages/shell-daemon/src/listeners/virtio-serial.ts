@@ -11,7 +11,11 @@ const QUICK_EOF_MS = 1000;
 const REOPEN_DELAY_MS = 250;
 
 export interface VirtioSerialOptions {
-  /** Called when the port cannot be opened; the listener keeps retrying. */
+  /**
+   * Called when the port cannot be opened, once per failure in a row that reads differently
+   * (it is retried every REOPEN_DELAY_MS, and a log line each time says nothing new); the
+   * listener keeps retrying.
+   */
   readonly onError: (err: Error) => void;
 }
 
@@ -40,6 +44,7 @@ export function listenVirtioSerial(name: string, accept: AcceptStream, options: 
   let closed = false;
   let current: Duplex | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let reported: string | undefined;
 
   const open = () => {
     if (closed) return;
@@ -47,10 +52,13 @@ export function listenVirtioSerial(name: string, accept: AcceptStream, options: 
     try {
       fd = openSync(path, fsc.O_RDWR | fsc.O_NOCTTY);
     } catch (err) {
-      options.onError(err as Error);
+      const error = explainOpenError(err as NodeJS.ErrnoException, path);
+      if (error.message !== reported) options.onError(error);
+      reported = error.message;
       timer = setTimeout(open, REOPEN_DELAY_MS);
       return;
     }
+    reported = undefined;
     const openedAt = Date.now();
     const readable = createReadStream('', { fd, autoClose: false, highWaterMark: 256 * 1024 });
     const writable = createWriteStream('', { fd, autoClose: false });
@@ -85,4 +93,18 @@ export function listenVirtioSerial(name: string, accept: AcceptStream, options: 
       current?.destroy();
     },
   };
+}
+
+/**
+ * A port sysfs knows of whose /dev node is missing is an image without devtmpfs on /dev (no
+ * udev, mdev or devfs service): say so, since the bare ENOENT reads as a missing port.
+ */
+function explainOpenError(err: NodeJS.ErrnoException, path: string): Error {
+  if (err.code !== 'ENOENT' || !path.startsWith('/dev/vport')) return err;
+  const port = path.slice('/dev/'.length);
+  return new Error(
+    `${err.message}: the kernel has the port (/sys/class/virtio-ports/${port}) but /dev has no node for it; ` +
+      `mount devtmpfs on /dev (udev, mdev or OpenRC's devfs service do) or create the node (major:minor in /sys/class/virtio-ports/${port}/dev)`,
+    { cause: err },
+  );
 }
