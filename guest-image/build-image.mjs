@@ -4,7 +4,7 @@
 // for virtio-serial and vsock, tini as PID 1, the host's node with its libraries, busybox, and
 // the conchd bundle, packed as an lz4 (legacy format) initramfs.
 // Cached under .cache/guest-image/<hash of inputs>/, so a repeat run is instant.
-//   node guest-image/build-image.mjs [--init tini|inittab|systemd]     prints the image directory
+//   node guest-image/build-image.mjs [--init tini|inittab|systemd|openrc]     prints the image directory
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
@@ -13,7 +13,7 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { bundle } from './bundle.mjs';
-import { assembleDebianSystemdRootfs } from './debian-rootfs.mjs';
+import { assembleDebianRootfs } from './debian-rootfs.mjs';
 
 const root = resolve(import.meta.dirname, '..');
 const CACHE = join(root, '.cache/guest-image');
@@ -143,15 +143,15 @@ function assembleBusyboxRootfs({ rootfs, init, here, busybox, tini, node, module
 }
 
 /**
- * @param {{ init?: 'tini' | 'inittab' | 'systemd' }} [options] the guest's init: 'tini' (the
- *   reference image: tini as PID 1 around a supervisor that also runs the hybrid-vsock test
- *   bridge); 'inittab' (busybox init as PID 1) or 'systemd' (a minimal Debian made by
- *   mmdebstrap), both with conchd added by install.sh exactly as a user's image gets it and
+ * @param {{ init?: 'tini' | 'inittab' | 'systemd' | 'openrc' }} [options] the guest's init: 'tini'
+ *   (the reference image: tini as PID 1 around a supervisor that also runs the hybrid-vsock test
+ *   bridge); 'inittab' (busybox init as PID 1), 'systemd' or 'openrc' (a minimal Debian made by
+ *   mmdebstrap), each with conchd added by install.sh exactly as a user's image gets it and
  *   serving virtio-serial only
  */
 export async function buildImage(options = {}) {
   const init = options.init ?? 'tini';
-  if (init !== 'tini' && init !== 'inittab' && init !== 'systemd') throw new Error(`unknown init ${init}`);
+  if (!['tini', 'inittab', 'systemd', 'openrc'].includes(init)) throw new Error(`unknown init ${init}`);
   const kernel = kernelPackage();
   const node = process.execPath;
   const busybox = which('busybox');
@@ -180,10 +180,10 @@ export async function buildImage(options = {}) {
 
     const rootfs = join(work, 'rootfs');
     const here = join(import.meta.dirname, 'rootfs');
-    if (init === 'systemd') {
-      log(`building a minimal Debian with systemd (mmdebstrap)`);
-      assembleDebianSystemdRootfs({
-        work, rootfs, moduleRoot: join(kdir, 'lib/modules', release), release, modules, node, libraries: libraries(node), bundleDir, envFile: join(here, 'conchd.env'),
+    if (init === 'systemd' || init === 'openrc') {
+      log(`building a minimal Debian with ${init} (mmdebstrap)`);
+      assembleDebianRootfs({
+        init, work, rootfs, moduleRoot: join(kdir, 'lib/modules', release), release, modules, node, libraries: libraries(node), bundleDir, envFile: join(here, 'conchd.env'),
       });
     } else {
       assembleBusyboxRootfs({ rootfs, init, here, busybox, tini, node, modules, bundleDir });

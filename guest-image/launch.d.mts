@@ -4,10 +4,10 @@ export interface BootOptions {
   readonly memoryMb?: number;
   readonly cpus?: number;
   /**
-   * 'tini' (default): the reference image. 'inittab' (busybox init) and 'systemd' (minimal Debian
-   * by mmdebstrap): conchd added by install.sh as in a user's image; virtio-serial only.
+   * 'tini' (default): the reference image. 'inittab' (busybox init), 'systemd' and 'openrc'
+   * (minimal Debian by mmdebstrap): conchd added by install.sh as in a user's image; virtio-serial only.
    */
-  readonly init?: 'tini' | 'inittab' | 'systemd';
+  readonly init?: 'tini' | 'inittab' | 'systemd' | 'openrc';
   readonly log?: (line: string) => void;
 }
 

@@ -5,7 +5,7 @@
 //     (bridged into the guest's AF_VSOCK listener; see hybrid-vsock-host.mjs)
 // TCG by default; KVM only when asked (--accel kvm): /dev/kvm on some hosts is a nested
 // device that stock kernels cannot use, so it is never auto-detected.
-//   npm run vm [-- --accel kvm] [--memory MB] [--cpus N] [--init tini|inittab|systemd]
+//   npm run vm [-- --accel kvm] [--memory MB] [--cpus N] [--init tini|inittab|systemd|openrc]
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -48,8 +48,8 @@ const BOOT_TIMEOUT_MS = 180_000;
 const STOP_GRACE_MS = 5_000;
 
 /**
- * @param {{ accel?: 'tcg' | 'kvm', memoryMb?: number, cpus?: number, init?: 'tini' | 'inittab' | 'systemd', log?: (line: string) => void }} options
- *   init: see buildImage; the 'inittab' and 'systemd' images serve virtio-serial only (no hybrid-vsock bridge)
+ * @param {{ accel?: 'tcg' | 'kvm', memoryMb?: number, cpus?: number, init?: 'tini' | 'inittab' | 'systemd' | 'openrc', log?: (line: string) => void }} options
+ *   init: see buildImage; the 'inittab', 'systemd' and 'openrc' images serve virtio-serial only (no hybrid-vsock bridge)
  * @returns {Promise<{ endpoints: { virtioSerial: string, hybridVsock: string }, dir: string, pid: number, bootToReadyMs: number, imageBytes: number, console: () => string, stop: () => Promise<void> }>}
  */
 export async function bootVm(options = {}) {
@@ -141,8 +141,8 @@ if (process.argv[1] === import.meta.filename) {
     console.error('--accel must be tcg or kvm');
     process.exit(64);
   }
-  if (!['tini', 'inittab', 'systemd'].includes(values.init)) {
-    console.error('--init must be tini, inittab or systemd');
+  if (!['tini', 'inittab', 'systemd', 'openrc'].includes(values.init)) {
+    console.error('--init must be tini, inittab, systemd or openrc');
     process.exit(64);
   }
   const vm = await bootVm({
