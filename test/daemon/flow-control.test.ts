@@ -10,6 +10,8 @@ import { startDaemon } from '../helpers/daemon-process.js';
 import { killLeftover } from '../helpers/kill-leftover.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { rssBytes } from '../helpers/rss.js';
+import { cuttingProxy } from '../helpers/cutting-proxy.js';
+import { followOutput } from '../helpers/follow-output.js';
 import { UnixProxy } from '../helpers/unix-proxy.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -176,11 +178,10 @@ describe('flow control, detach/reattach and limits', () => {
     // Twice: the hash of every byte stdin carried, and (to be sure the EOF came) a line after it.
     for (const round of [1, 2]) {
       const h = await s.spawn('sha256sum | cut -d" " -f1; echo eof', { stdin: true });
-      const output = h.wait().then(() => undefined);
-      let text = '';
-      const reading = (async () => {
-        for await (const { data } of h) text += Buffer.from(data).toString();
-      })();
+      const exit = h.wait();
+      // Awaited below; a failure meanwhile is reported there, not as an unhandled rejection.
+      exit.catch(() => {});
+      const out = followOutput(h);
       const hash = createHash('sha256');
       let cuts = 0;
       for (let i = 0; i < 320; i++) {
@@ -195,16 +196,43 @@ describe('flow control, detach/reattach and limits', () => {
       // The EndInput may be on the wire when the link goes: it must reach the daemon all the same.
       if (round === 2) cuts += proxy.cutAll() > 0 ? 1 : 0;
       await ended;
-      await output;
-      await reading;
+      await exit;
       expect(cuts).toBeGreaterThanOrEqual(round === 2 ? 8 : 7);
-      expect(text).toBe(`${hash.digest('hex')}\neof\n`);
+      expect(await out.done).toBe(`${hash.digest('hex')}\neof\n`);
     }
     expect(s.status.state).toBe('ready');
     await s.close();
     proxy.close();
     await daemon.stop();
   }, 120_000);
+
+  it('sends again exactly the stdin frames a cut swallowed: an Input, then the EndInput', async () => {
+    const daemon = await startDaemon();
+    let inputs = 0;
+    let ends = 0;
+    // The link fails with the 5th Input on the wire, and again with the first EndInput.
+    const proxy = await cuttingProxy(daemon.socket, (m) => (m.type === 'Input' && ++inputs === 5) || (m.type === 'EndInput' && ++ends === 1));
+    const s = new VsockShellSession(`unix:${proxy.path}`, { onDisconnect: { policy: 'keep', keepMs: 30_000 } });
+    const h = await s.spawn('sha256sum | cut -d" " -f1', { stdin: true });
+    const exit = h.wait();
+    exit.catch(() => {});
+    const out = followOutput(h);
+    const hash = createHash('sha256');
+    for (let i = 0; i < 16; i++) {
+      const chunk = randomBytes(64 * 1024);
+      hash.update(chunk);
+      await h.write(chunk);
+    }
+    await h.end();
+    // A lost EndInput would leave sha256sum reading for ever.
+    const stalled = new Promise((resolve) => setTimeout(resolve, 20_000, 'stalled'));
+    expect(await Promise.race([exit.then(() => 'exited'), stalled])).toBe('exited');
+    expect(proxy.cuts()).toBe(2);
+    expect(await out.done).toBe(`${hash.digest('hex')}\n`);
+    await s.close();
+    proxy.close();
+    await daemon.stop();
+  }, 60_000);
 
   it('reports in-flight commands as lost, never exited, when the daemon restarted', async () => {
     const first = await startDaemon();

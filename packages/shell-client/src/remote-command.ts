@@ -29,8 +29,13 @@ export class RemoteCommand {
   /** EndInput went out: after a cut it goes again, unless the daemon says stdin is closed. */
   #endSent = false;
   #detached = false;
-  /** Stdin bytes posted in all, counted as the daemon counts them (Attached.stdinReceived). */
+  /**
+   * Stdin bytes posted in all, counted as the daemon counts them (Attached.stdinReceived), and
+   * the offset up to which the daemon has credited them back (taken into the pipe). One writer
+   * per command: bytes another client writes meanwhile are not ours to count or resend.
+   */
   #stdinSent: number;
+  #creditedTo: number;
   /**
    * What was posted and not yet credited back, from offset #retainedFrom: a cut can lose it in
    * flight, and a re-attach resends the part the daemon did not get. At most the stdin window.
@@ -55,6 +60,8 @@ export class RemoteCommand {
     this.#stdinCredit = init.stdinWindow;
     this.#stdinOpen = init.stdinOpen ?? init.stdinWindow > 0;
     this.#stdinSent = this.#retainedFrom = init.stdinReceived ?? 0;
+    // Bytes already queued at the daemon are credited to us later, by count: know where they end.
+    this.#creditedTo = this.#stdinSent - queuedAt(connection, init.stdinWindow, init.stdinReceived !== undefined);
     this.expected = { ...(init.offsets ?? { 1: 0, 2: 0 }) };
     this.handle = new CommandHandle(init.id, init.pid, this.#control(), init.pty, this.expected);
     connection.route(this.id, this.#route());
@@ -80,12 +87,16 @@ export class RemoteCommand {
     if (attached.stdinWindow !== undefined) this.#stdinCredit = attached.stdinWindow;
     connection.route(this.id, this.#route());
     const received = attached.stdinReceived;
-    if (received === undefined || attached.stdin === false) this.#forget(this.#stdinSent);
-    else {
+    if (received === undefined || attached.stdin === false || received > this.#stdinSent) {
+      // Nothing to resend, or nothing we can place: the daemon has more than we sent (another writer).
+      this.#stdinSent = Math.max(this.#stdinSent, received ?? 0);
+      this.#forget(this.#stdinSent);
+      this.#creditedTo = this.#stdinSent;
+    } else {
       // The daemon credits what it holds queued (received, less the room the window shows) later,
       // on this connection; only what lies before that is known to be in the pipe.
-      const queued = connection.welcome.limits.maxQueuedStdinBytes - (attached.stdinWindow ?? 0);
-      this.#forget(Math.min(received, Math.max(this.#retainedFrom, received - queued)));
+      this.#creditedTo = received - queuedAt(connection, attached.stdinWindow, true);
+      this.#forget(this.#creditedTo);
       this.#resend(received);
       if (this.#endSent) connection.post({ type: 'EndInput', command: this.id });
     }
@@ -144,7 +155,8 @@ export class RemoteCommand {
       },
       stdinCredit: (bytes) => {
         this.#stdinCredit += bytes;
-        this.#forget(this.#retainedFrom + bytes);
+        this.#creditedTo += bytes;
+        this.#forget(this.#creditedTo);
         this.#wakeWriter();
       },
       error: () => {},
@@ -176,7 +188,9 @@ export class RemoteCommand {
       end: () => {
         this.#stdinOpen = false;
         return this.#queueStdin(async () => {
-          if (!(await this.#connected())) return;
+          // Lost (superseded by another attach, among others) or detached: the command's stdin is
+          // no longer this handle's to close.
+          if (this.#lost || this.#detached || !(await this.#connected())) return;
           this.#connection.post({ type: 'EndInput', command: this.id });
           this.#endSent = true;
         });
@@ -203,6 +217,7 @@ export class RemoteCommand {
       detach: async () => {
         await this.#connection.request({ type: 'Detach', command: this.id }, 'Ok');
         this.#detached = true;
+        this.#forget(this.#stdinSent);
         this.#connection.unroute(this.id);
         this.handle.fail(
           new ConchError(ErrorCodes.INVALID_STATE, `detached from ${this.id} at offsets ${this.expected[1]}/${this.expected[2]}; attach to follow it again`, {
@@ -280,4 +295,12 @@ export class RemoteCommand {
   get detached(): boolean {
     return this.#detached;
   }
+}
+
+/**
+ * Stdin bytes the daemon holds queued, by what the window it granted leaves of its queue; 0 when
+ * it does not say how much it received (then no offsets are compared).
+ */
+function queuedAt(connection: ClientConnection, stdinWindow: number | undefined, known: boolean): number {
+  return known ? Math.max(0, connection.welcome.limits.maxQueuedStdinBytes - (stdinWindow ?? 0)) : 0;
 }

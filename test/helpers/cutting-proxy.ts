@@ -1,0 +1,37 @@
+import { mkdtempSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createFrameDecoder, decodeBody, encodeFrame } from '@conch/protocol';
+
+/**
+ * A proxy that cuts the link at an exact frame: each frame the client sends is passed on unless
+ * `cutOn` says to cut there, and then that frame is dropped and both sides are closed, as a link
+ * that failed with the frame on the wire would. The daemon's bytes pass through untouched.
+ */
+export async function cuttingProxy(target: string, cutOn: (message: Record<string, unknown>) => boolean): Promise<{ path: string; cuts: () => number; close: () => void }> {
+  const path = join(mkdtempSync(join(tmpdir(), 'conch-cut-')), 'proxy.sock');
+  let cuts = 0;
+  const server = createServer((client) => {
+    const upstream = createConnection(target);
+    upstream.pipe(client);
+    const frames = client.pipe(createFrameDecoder(1 << 24));
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    frames.on('data', (body: Buffer) => {
+      if (client.destroyed) return;
+      const message = decodeBody(body) as Record<string, unknown>;
+      if (cutOn(message)) {
+        cuts++;
+        drop();
+      } else upstream.write(encodeFrame(message as never));
+    });
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+    frames.on('error', drop);
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  return { path, cuts: () => cuts, close: () => server.close() };
+}
