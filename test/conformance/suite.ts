@@ -2,8 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it as vitestIt, type TestContext } from 'vitest';
 import { commandCgroups } from '@conch/process';
 import { Capabilities } from '@conch/protocol';
-import { ErrorCodes, MAX_DURATION_MS, type CommandHandle, type SessionOptions, type ShellSession, type Terminal, type TerminalOptions } from '@conch/shell-client';
+import { ErrorCodes, MAX_DURATION_MS, type SessionOptions, type ShellSession, type Terminal, type TerminalOptions } from '@conch/shell-client';
 import { measureTailLoss } from '../../packages/process/test/support/tail-loss.js';
+import { followOutput as follow } from '../helpers/follow-output.js';
 
 /** How a backend under test is brought up and torn down. */
 export interface ConformanceTarget {
@@ -53,29 +54,6 @@ async function expectKillReaches(s: ShellSession, command: string, what: string)
     }
     expect(state, `${what} ${pid}`).toBe('gone\n');
   }
-}
-
-/** Everything a terminal program prints, as text, and a way to wait for some of it. */
-function follow(h: CommandHandle): { text: () => string; until: (part: string, ms?: number) => Promise<void>; done: Promise<void> } {
-  let text = '';
-  let wake: (() => void) | undefined;
-  const done = (async () => {
-    for await (const { data } of h) {
-      text += Buffer.from(data).toString();
-      wake?.();
-    }
-  })();
-  const until = async (part: string, ms = 20_000) => {
-    const deadline = Date.now() + ms;
-    while (!text.includes(part)) {
-      if (Date.now() > deadline) throw new Error(`no ${JSON.stringify(part)} within ${ms} ms; the terminal showed ${JSON.stringify(text)}`);
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        setTimeout(resolve, 100);
-      });
-    }
-  };
-  return { text: () => text, until, done };
 }
 
 /** true when the session's commands run in cgroups of their own (so kills reach escapees), else why not. */
@@ -560,8 +538,16 @@ export function defineConformanceSuite(name: string, setup: () => Promise<Confor
       const held = await openTerminal({ pty: { cols: 80, rows: 24 }, argv: ['sleep', '60'] });
       const settled = held.handle.wait().then((exit) => ({ exit }), (error: unknown) => ({ error }));
       await held.session.close();
-      // Ended either way: killed (local) or no longer followed (daemon), never left running.
-      expect(await settled).toSatisfy((r: { exit?: { signal: string | null } ; error?: { code?: string } }) => r.exit?.signal != null || r.error?.code === ErrorCodes.COMMAND_LOST);
+      // The handle settles either way: with the kill's exit (local), or COMMAND_LOST (daemon).
+      expect(await settled).toSatisfy((r: { exit?: { signal: string | null }; error?: { code?: string } }) => r.exit?.signal != null || r.error?.code === ErrorCodes.COMMAND_LOST);
+      // What counts: the program is gone, as seen by the system that ran it.
+      const other = await open();
+      let state = '';
+      for (let i = 0; i < 50 && state !== 'gone\n'; i++) {
+        state = (await other.exec(PROC_STATE(held.handle.pid))).stdout;
+        if (state !== 'gone\n') await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(state).toBe('gone\n');
     });
 
     it('kills a terminal program and reports the signal; the session stays', async () => {
@@ -575,6 +561,8 @@ export function defineConformanceSuite(name: string, setup: () => Promise<Confor
       await expect(openTerminal({ pty: { cols: 80, rows: 24 }, argv: ['/nonexistent/conch-terminal'] })).rejects.toMatchObject({ code: ErrorCodes.SPAWN_FAILED });
       await expect(openTerminal({ pty: { cols: 0, rows: 24 } })).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
       await expect(openTerminal({ pty: { cols: 80, rows: 24 }, argv: [] })).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
+      // An argv, never a shell string (which one backend would split into letters and another run).
+      await expect(openTerminal({ pty: { cols: 80, rows: 24 }, argv: 'echo hi' as unknown as string[] })).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
     });
   });
 }

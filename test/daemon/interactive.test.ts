@@ -2,8 +2,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCodes, VsockShellSession, type CommandHandle, type LogEvent } from '@conch/shell-client';
+import { ErrorCodes, VsockShellSession, type LogEvent } from '@conch/shell-client';
 import { startDaemon, type DaemonProcess } from '../helpers/daemon-process.js';
+import { followOutput } from '../helpers/follow-output.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { UnixProxy } from '../helpers/unix-proxy.js';
 import { rewritingProxy } from '../helpers/without-capability.js';
@@ -19,12 +20,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await daemon.stop();
 });
-
-async function collect(h: CommandHandle): Promise<string> {
-  let text = '';
-  for await (const { data } of h) text += Buffer.from(data).toString();
-  return text;
-}
 
 describe('interactive sessions', () => {
   it('on the wire: SessionSpawned names the program, its pid and its stdin credit; its output and exit follow as a command\'s', async () => {
@@ -54,10 +49,10 @@ describe('interactive sessions', () => {
       return older;
     });
     const { session, handle } = await VsockShellSession.openTerminal(`unix:${proxy.path}`, { pty: { cols: 80, rows: 24 }, argv: ['sh', '-c', 'read a; echo "[$a]"'] });
-    const text = collect(handle);
+    const out = followOutput(handle);
     await handle.write('through an older daemon\r');
     expect((await handle.wait()).exitCode).toBe(0);
-    expect(await text).toContain('[through an older daemon]\r\n');
+    expect(await out.done).toContain('[through an older daemon]\r\n');
     await session.close();
     proxy.close();
   });
@@ -67,29 +62,28 @@ describe('interactive sessions', () => {
     const events: LogEvent[] = [];
     const { session, handle } = await VsockShellSession.openTerminal(
       `unix:${proxy.path}`,
-      // Lines numbered 1..n on each input line, so that a lost or repeated byte shows.
-      { pty: { cols: 200, rows: 24 }, argv: ['sh', '-c', 'stty -echo; echo ready; while read n; do i=0; while [ $i -lt "$n" ]; do i=$((i+1)); echo "line $i"; done; echo "end $n"; done'] },
+      // Lines numbered 1..n on each input line, so that a lost or repeated byte shows; a pause
+      // every 500, so that most of them come after the cut.
+      {
+        pty: { cols: 200, rows: 24 },
+        argv: ['sh', '-c', 'stty -echo; echo ready; while read n; do i=0; while [ $i -lt "$n" ]; do i=$((i+1)); echo "line $i"; [ $((i % 500)) = 0 ] && sleep 0.2; done; echo "end $n"; done'],
+      },
       { onDisconnect: { policy: 'keep', keepMs: 30_000 }, log: (e) => events.push(e) },
     );
-    let text = '';
-    const reading = (async () => {
-      for await (const { data } of handle) text += Buffer.from(data).toString();
-    })();
-    const until = async (part: string) => {
-      for (let i = 0; i < 400 && !text.includes(part); i++) await new Promise((r) => setTimeout(r, 50));
-      expect(text).toContain(part);
-    };
+    const out = followOutput(handle);
     // Typed before stty -echo ran, the input would be echoed back.
-    await until('ready\r\n');
+    await out.until('ready\r\n');
     await handle.write('2000\r');
-    await until('line 100\r\n');
+    await out.until('line 100\r\n');
     expect(proxy.cutAll()).toBeGreaterThan(0);
-    await until('end 2000\r\n');
+    // The cut came mid-stream: most of it is still to come.
+    expect(out.text()).not.toContain('line 1000\r\n');
+    await out.until('end 2000\r\n');
     await handle.write('3\r');
-    await until('end 3\r\n');
+    await out.until('end 3\r\n');
     await handle.end();
     expect((await handle.wait()).exitCode).toBe(0);
-    await reading;
+    const text = await out.done;
     const expected = 'ready\r\n' + [2000, 3].map((n) => `${Array.from({ length: n }, (_, i) => `line ${i + 1}\r\n`).join('')}end ${n}\r\n`).join('');
     expect(text).toBe(expected);
     expect(events.map((e) => e.event)).toContain('reconnected');
@@ -117,5 +111,44 @@ describe('interactive sessions', () => {
       code: ErrorCodes.UNAVAILABLE, reason: 'connect-refused',
     });
     await expect(VsockShellSession.openTerminal(undefined, { pty: { cols: 80, rows: 24 } })).rejects.toMatchObject({ reason: 'not-configured' });
+  });
+
+  it('kills a forked terminal whose session came too late (connect timeout), program and all, on the connection that lives on', async () => {
+    let released = 0;
+    // Every plain session's reply goes through; a terminal's comes 1.5 s late (frames after it wait too).
+    const proxy = await rewritingProxy(daemon.socket, async (m) => {
+      if (m.type === 'SessionSpawned' && m.command !== undefined) {
+        await new Promise((r) => setTimeout(r, 1500));
+        released++;
+      }
+      return m;
+    });
+    // A fork's connect bound is its parent's.
+    const root = new VsockShellSession(`unix:${proxy.path}`, { connectTimeoutMs: 400 });
+    expect((await root.connect()).state).toBe('ready');
+    const before = new Set((await root.list()).map((x) => x.session));
+    await expect(root.forkTerminal({ pty: { cols: 80, rows: 24 }, argv: ['sleep', '60'] })).rejects.toMatchObject({ reason: 'connect-timeout' });
+    for (let i = 0; i < 50 && released === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(released).toBe(1);
+    // The late session is created, then killed, its sleep with it: none is left but the root's.
+    let extra = (await root.list()).filter((x) => !before.has(x.session));
+    for (let i = 0; i < 40 && extra.length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      extra = (await root.list()).filter((x) => !before.has(x.session));
+    }
+    expect(extra).toEqual([]);
+    await root.close();
+    proxy.close();
+  });
+
+  it('rejects, never throws, on bad terminal options: the promise carries INVALID_ARGUMENT on every backend', async () => {
+    // A synchronous throw would fail the test right here, before any expect.
+    const opened = VsockShellSession.openTerminal(daemon.endpoint, { pty: { cols: 0, rows: 24 } });
+    await expect(opened).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
+    const root = new VsockShellSession(daemon.endpoint);
+    await root.connect();
+    const forked = root.forkTerminal({ pty: { cols: 80, rows: 24 }, argv: [] });
+    await expect(forked).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
+    await root.close();
   });
 });

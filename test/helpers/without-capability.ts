@@ -6,16 +6,25 @@ import { createFrameDecoder, decodeBody, encodeFrame } from '@conch/protocol';
 
 /**
  * A proxy in front of the daemon that passes the client's bytes through untouched and re-encodes
- * each frame the daemon sends after `rewrite` (which returns it changed, or as it was): the
- * client meets a daemon of another version.
+ * each frame the daemon sends after `rewrite` (which returns it changed, or as it was, or a
+ * promise of it: a slow daemon; frames stay in order): the client meets a daemon of another version.
  */
-export async function rewritingProxy(target: string, rewrite: (message: Record<string, unknown>) => Record<string, unknown>): Promise<{ path: string; close: () => void }> {
+export async function rewritingProxy(
+  target: string,
+  rewrite: (message: Record<string, unknown>) => Record<string, unknown> | Promise<Record<string, unknown>>,
+): Promise<{ path: string; close: () => void }> {
   const path = join(mkdtempSync(join(tmpdir(), 'conch-other-daemon-')), 'proxy.sock');
   const server = createServer((client) => {
     const upstream = createConnection(target);
     client.pipe(upstream);
     const frames = upstream.pipe(createFrameDecoder(1 << 24));
-    frames.on('data', (body: Buffer) => client.write(encodeFrame(rewrite(decodeBody(body) as Record<string, unknown>) as never)));
+    let order = Promise.resolve();
+    frames.on('data', (body: Buffer) => {
+      const rewritten = rewrite(decodeBody(body) as Record<string, unknown>);
+      order = order.then(async () => {
+        if (!client.destroyed) client.write(encodeFrame((await rewritten) as never));
+      });
+    });
     const drop = () => {
       client.destroy();
       upstream.destroy();

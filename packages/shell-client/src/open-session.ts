@@ -23,7 +23,7 @@ export async function openShellSession(
  * (UnavailableError) or the program cannot start (the daemon's error).
  * @param endpoint defaults to $CONCH_ENDPOINT
  */
-export function openTerminal(
+export async function openTerminal(
   endpoint: string | undefined,
   terminal: TerminalOptions,
   options: VsockSessionOptions = {},

@@ -48,6 +48,8 @@ export function validateCommand(command: CommandLine, options: ExecOptions): voi
 /** An interactive session's program: a terminal size, and an argv if one is given. */
 export function validateTerminal(terminal: TerminalOptions): void {
   if (terminal === null || typeof terminal !== 'object' || terminal.pty === null || typeof terminal.pty !== 'object') invalid('a terminal needs pty {cols, rows}');
+  // An argv only: the program is executed, never given to a shell as a string.
+  if (terminal.argv !== undefined && !Array.isArray(terminal.argv)) invalid('a terminal\'s argv must be an array of strings');
   validateCommand(terminal.argv ?? ['sh'], { pty: terminal.pty });
 }
 

@@ -127,7 +127,7 @@ export class VsockShellSession extends SessionBase {
    * After a reconnect to the same daemon the program is followed on; after a daemon restart its
    * handle fails with COMMAND_LOST, and the session goes on without it.
    */
-  static openTerminal(endpoint: string | undefined, terminal: TerminalOptions, options: VsockSessionOptions = {}): Promise<Terminal<VsockShellSession>> {
+  static async openTerminal(endpoint: string | undefined, terminal: TerminalOptions, options: VsockSessionOptions = {}): Promise<Terminal<VsockShellSession>> {
     validateTerminal(terminal);
     return VsockShellSession.#startTerminal(new VsockShellSession(endpoint, options), terminal);
   }
@@ -136,7 +136,7 @@ export class VsockShellSession extends SessionBase {
    * openTerminal() on this session's connection, as fork() is to a new VsockShellSession: the
    * way to a terminal where one connection carries every session (a virtio-serial port).
    */
-  forkTerminal(terminal: TerminalOptions, options: SessionOptions = {}): Promise<Terminal<VsockShellSession>> {
+  async forkTerminal(terminal: TerminalOptions, options: SessionOptions = {}): Promise<Terminal<VsockShellSession>> {
     validateTerminal(terminal);
     return VsockShellSession.#startTerminal(this.fork(options), terminal);
   }
@@ -363,10 +363,13 @@ export class VsockShellSession extends SessionBase {
     const remaining = () => timeoutMs - (Date.now() - started);
     for (let attempt = 1; ; attempt++) {
       let opened: ClientConnection | undefined;
+      /** A fork's parent's connection, which outlives this attempt. */
+      let shared: ClientConnection | undefined;
       let spawning: Promise<string> | undefined;
+      const given = { up: false };
       try {
         const signal = this.#attempt.signal;
-        const connection = this.#parent ? await cancellable(this.#parent.#ready(), signal) : (opened = await this.#open(Math.max(1, remaining())));
+        const connection = this.#parent ? (shared = await cancellable(this.#parent.#ready(), signal)) : (opened = await this.#open(Math.max(1, remaining())));
         if (this.#abandon(connection)) return this.#status;
         // Connecting ends with the daemon-side session: a daemon that handshakes but never answers
         // SpawnSession (or whose errors keep the keepalive content) must not hold connect() open.
@@ -375,7 +378,7 @@ export class VsockShellSession extends SessionBase {
         // reach the new one and draw the HANDSHAKE_REQUIRED that tells us to start over.
         const probe = connection === opened ? setInterval(() => connection.request({ type: 'Ping' }).catch(() => {}), HELLO_RETRY_MS) : undefined;
         try {
-          spawning = this.#spawnSession(connection, this.#interactive);
+          spawning = this.#spawnSession(connection, this.#interactive, given);
           this.#session = await cancellable(
             withDeadline(
               spawning,
@@ -383,20 +386,28 @@ export class VsockShellSession extends SessionBase {
               () => new UnavailableError('connect-timeout', `the daemon at ${this.endpoint} did not create a session within ${timeoutMs} ms of connecting`),
             ),
             signal,
-            // Created after all, on a connection that lives on (a fork's parent's): not to be left
-            // there. On a connection of our own, the catch below sees to it.
-            (late) => connection !== opened && killLateSession(connection, late),
           );
         } finally {
           clearInterval(probe);
         }
-        if (this.#abandon(connection)) return this.#status;
+        if (this.#abandon(connection)) {
+          // close() came while it was created: on a connection that lives on, not to be left there.
+          if (shared) killLateSession(shared, this.#session);
+          return this.#status;
+        }
         this.#adopt(connection);
         log?.({ event: 'connected', endpoint: this.endpoint, ms: Date.now() - started, attempt, instanceId: connection.welcome.instanceId });
         return this.#status;
       } catch (err) {
+        given.up = true;
         // A connection opened for this attempt is not adopted: close it, or it holds the transport.
         if (opened) await this.#closeUnadopted(opened, spawning);
+        // On a fork's parent's connection, which lives on, a session created for this attempt (now
+        // or late, after a timeout or close()) is killed, its program with it.
+        else if (shared && spawning) {
+          const parent = shared;
+          spawning.then((late) => killLateSession(parent, late), () => {});
+        }
         // Its program went with its session; no one holds the handle yet, and a retry starts a new one.
         this.#terminal?.lose('the connection closed before the session was ready');
         this.#terminal = undefined;
@@ -548,7 +559,7 @@ export class VsockShellSession extends SessionBase {
   }
 
   /** Creates the daemon session; with `interactive`, its program too, followed from its first byte. */
-  async #spawnSession(connection: ClientConnection, interactive?: TerminalOptions): Promise<string> {
+  async #spawnSession(connection: ClientConnection, interactive?: TerminalOptions, given: { up: boolean } = { up: false }): Promise<string> {
     const o = this.#options;
     const reply = await connection.request(
       {
@@ -559,7 +570,8 @@ export class VsockShellSession extends SessionBase {
       'SessionSpawned',
       (spawned) => {
         // Here, as the reply is decoded: the program's output may be in the very next frame.
-        if (!interactive || spawned.command === undefined) return;
+        // Not for an attempt given up meanwhile (a timeout): its session is being killed.
+        if (!interactive || spawned.command === undefined || given.up) return;
         this.#terminal = this.#track(
           new RemoteCommand(connection, {
             id: spawned.command, pid: spawned.pid ?? 0, pty: true,
