@@ -40,7 +40,9 @@ export interface VirtioSerialOptions {
  * connects, and this connection closes only then.
  */
 export function listenVirtioSerial(name: string, accept: AcceptStream, options: VirtioSerialOptions): Listener {
-  const path = findVirtioPort(name);
+  // Looked up at each attempt until found: the port appears only once virtio_console is loaded,
+  // which an init may do after it starts conchd (Alpine's modules runs in boot, after sysinit).
+  let path: string | undefined;
   let closed = false;
   let current: Duplex | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -49,10 +51,12 @@ export function listenVirtioSerial(name: string, accept: AcceptStream, options: 
   const open = () => {
     if (closed) return;
     let fd: number;
+    let device: string;
     try {
-      fd = openSync(path, fsc.O_RDWR | fsc.O_NOCTTY);
+      device = path ??= findVirtioPort(name);
+      fd = openSync(device, fsc.O_RDWR | fsc.O_NOCTTY);
     } catch (err) {
-      const error = explainOpenError(err as NodeJS.ErrnoException, path);
+      const error = path === undefined ? (err as Error) : explainOpenError(err as NodeJS.ErrnoException, path);
       if (error.message !== reported) options.onError(error);
       reported = error.message;
       timer = setTimeout(open, REOPEN_DELAY_MS);
@@ -81,7 +85,7 @@ export function listenVirtioSerial(name: string, accept: AcceptStream, options: 
     };
     stream.once('close', release);
     stream.once('error', release);
-    accept(stream, { transport: 'virtio-serial', port: name, device: path });
+    accept(stream, { transport: 'virtio-serial', port: name, device });
   };
   open();
 
