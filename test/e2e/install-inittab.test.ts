@@ -1,32 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { VsockShellSession } from '@conch/shell-client';
-import { bootVm, type Vm } from '../../guest-image/launch.mjs';
 import { guestSession } from './guest-session.js';
-import { vmUnavailableReason } from './vm.js';
+import { bootInstalledImage, GUEST_TEST_MS, installedImageUnavailable } from './installed-image.js';
 
 // install.sh as a user runs it: the image builder's 'inittab' variant is a busybox rootfs with
 // busybox init as PID 1 and conchd added only by `install.sh ROOTFS --init inittab`. Booting it
 // proves the installed bundle, the env file and the inittab line, not just the files' presence.
-const unavailable = vmUnavailableReason();
-if (unavailable && process.env.CI) throw new Error(`the real-VM suite must run in CI, but ${unavailable}`);
-if (unavailable) console.warn(`e2e: skipping the install.sh (inittab) VM: ${unavailable}`);
-
-// Per-test bound: a test that hangs fails on its own, and guestSession closes what it opened,
-// so the VM's one virtio-serial connection is free for the next test.
-const GUEST_TEST_MS = 180_000;
+const unavailable = installedImageUnavailable('inittab');
 
 describe.skipIf(unavailable !== undefined)('install.sh --init inittab into a busybox-init rootfs, booted', () => {
-  let vm: Vm;
-  beforeAll(async () => {
-    vm = await bootVm({ init: 'inittab' });
-    console.log(`e2e: busybox-init VM ready in ${vm.bootToReadyMs} ms`);
-  });
-  afterAll(async () => {
-    await vm?.stop();
-  });
+  const image = bootInstalledImage('inittab', 'busybox-init');
 
   it('runs conchd as a child of busybox init, from the one line install.sh added', async () => {
-    const s = guestSession(vm.endpoints.virtioSerial);
+    const s = guestSession(image.endpoint);
     try {
       // The command's shell is conchd's child, so $PPID is conchd.
       const r = await s.exec('cat /proc/1/comm; cut -d" " -f4 /proc/$PPID/stat; grep -c "^[^#].*/opt/conch/bin/conchd" /etc/inittab');
@@ -37,7 +23,7 @@ describe.skipIf(unavailable !== undefined)('install.sh --init inittab into a bus
   }, GUEST_TEST_MS);
 
   it('protects conchd from the OOM killer', async () => {
-    const s = guestSession(vm.endpoints.virtioSerial);
+    const s = guestSession(image.endpoint);
     try {
       expect((await s.exec('cat /proc/$PPID/oom_score_adj')).stdout).toBe('-1000\n');
     } finally {
@@ -46,7 +32,7 @@ describe.skipIf(unavailable !== undefined)('install.sh --init inittab into a bus
   }, GUEST_TEST_MS);
 
   it('loads pty.node from the installed bundle: PTY commands get a terminal', async () => {
-    const s = guestSession(vm.endpoints.virtioSerial);
+    const s = guestSession(image.endpoint);
     try {
       const r = await s.exec('tty', { pty: { cols: 80, rows: 24 } });
       expect(r.stdout).toMatch(/^\/dev\/pts\/\d+\r\n$/);
@@ -57,7 +43,7 @@ describe.skipIf(unavailable !== undefined)('install.sh --init inittab into a bus
   }, GUEST_TEST_MS);
 
   it('is respawned by init after kill -9, as a new instance', async () => {
-    const before = guestSession(vm.endpoints.virtioSerial, { keepaliveMs: 500 });
+    const before = guestSession(image.endpoint, { keepaliveMs: 500 });
     await before.connect();
     const oldInstance = before.daemon!.instanceId;
     const h = await before.spawn('sleep 0.5; kill -9 $PPID; sleep 30');
@@ -65,7 +51,7 @@ describe.skipIf(unavailable !== undefined)('install.sh --init inittab into a bus
     await before.close();
     let after: VsockShellSession | undefined;
     for (let i = 0; i < 60; i++) {
-      after = guestSession(vm.endpoints.virtioSerial, { connectTimeoutMs: 3000 });
+      after = guestSession(image.endpoint, { connectTimeoutMs: 3000 });
       if ((await after.connect()).state === 'ready') break;
       await after.close();
       await new Promise((r) => setTimeout(r, 250));

@@ -1,46 +1,22 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { VsockShellSession } from '@conch/shell-client';
-import { bootVm, type Vm } from '../../guest-image/launch.mjs';
+import { followOutput } from '../helpers/follow-output.js';
 import { guestSession } from './guest-session.js';
-import { vmUnavailableReason } from './vm.js';
+import { bootInstalledImage, GUEST_TEST_MS, installedImageUnavailable } from './installed-image.js';
 
 // install.sh as a user of an OpenRC image runs it: the image builder's 'openrc' variant is a
 // minimal Debian with sysvinit's init and OpenRC (mmdebstrap), where conchd comes only from
 // `install.sh ROOTFS --init openrc`. Only booting it shows the script's dependencies resolve,
 // that supervise-daemon runs conchd itself, and that it respawns it.
-const unavailable = vmUnavailableReason();
-if (unavailable && process.env.CI) throw new Error(`the real-VM suite must run in CI, but ${unavailable}`);
-if (unavailable) console.warn(`e2e: skipping the install.sh (openrc) VM: ${unavailable}`);
-
-// Per-test bound: a test that hangs fails on its own, and guestSession closes what it opened,
-// so the VM's one virtio-serial connection is free for the next test.
-const GUEST_TEST_MS = 180_000;
+const unavailable = installedImageUnavailable('openrc');
 
 describe.skipIf(unavailable !== undefined)('install.sh --init openrc into a minimal Debian with OpenRC, booted', () => {
-  let vm: Vm;
-  beforeAll(async () => {
-    vm = await bootVm({ init: 'openrc' });
-    console.log(`e2e: OpenRC VM ready in ${vm.bootToReadyMs} ms`);
-  }, 600_000);
-  afterAll(async () => {
-    await vm?.stop();
-  });
-
-  async function inGuest(command: string): Promise<string> {
-    const s = guestSession(vm.endpoints.virtioSerial);
-    try {
-      const r = await s.exec(command);
-      expect(r.exitCode, r.stderr).toBe(0);
-      return r.stdout;
-    } finally {
-      await s.close();
-    }
-  }
+  const image = bootInstalledImage('openrc', 'OpenRC');
 
   /** Waits for a conchd other than `oldInstance` to answer, as init brings it back. */
   async function nextInstance(oldInstance: string): Promise<VsockShellSession> {
     for (let i = 0; i < 240; i++) {
-      const after = guestSession(vm.endpoints.virtioSerial, { connectTimeoutMs: 3000 });
+      const after = guestSession(image.endpoint, { connectTimeoutMs: 3000 });
       if ((await after.connect()).state === 'ready' && after.daemon!.instanceId !== oldInstance) return after;
       await after.close();
       await new Promise((r) => setTimeout(r, 250));
@@ -50,7 +26,7 @@ describe.skipIf(unavailable !== undefined)('install.sh --init openrc into a mini
 
   it('runs conchd as the service install.sh added to sysinit, supervised by supervise-daemon, with no service failed', async () => {
     // The command's shell is conchd's child, so $PPID is conchd, and its parent the supervisor.
-    const out = await inGuest(
+    const out = await image.inGuest(
       // (The supervisor by its argv: comm stops at 15 characters, "supervise-daemo".)
       'cat /proc/1/comm; tr "\\0" " " < /proc/$(cut -d" " -f4 /proc/$PPID/stat)/cmdline; echo; tr "\\0" " " < /proc/$PPID/cmdline; echo; ' +
         'rc-service conchd status; rc-update show sysinit | grep -c "conchd | sysinit"; rc-status --crashed | wc -l',
@@ -66,20 +42,19 @@ describe.skipIf(unavailable !== undefined)('install.sh --init openrc into a mini
   }, GUEST_TEST_MS);
 
   it('protects conchd from the OOM killer and logs where the script says', async () => {
-    const out = await inGuest('cat /proc/$PPID/oom_score_adj; grep -c \'"msg":"ready"\' /var/log/conchd.log');
+    const out = await image.inGuest('cat /proc/$PPID/oom_score_adj; grep -c \'"msg":"ready"\' /var/log/conchd.log');
     expect(out).toMatch(/^-1000\n[1-9]\d*\n$/);
   }, GUEST_TEST_MS);
 
   it('serves PTY commands and interactive sessions from the installed bundle', async () => {
-    const s = guestSession(vm.endpoints.virtioSerial);
+    const s = guestSession(image.endpoint);
     try {
       expect((await s.exec('tty', { pty: { cols: 80, rows: 24 } })).stdout).toMatch(/^\/dev\/pts\/\d+\r\n$/);
       await s.connect();
       const { session, handle } = await s.forkTerminal({ pty: { cols: 80, rows: 24 }, argv: ['sh', '-c', 'tty; exit 9'] });
-      let text = '';
-      for await (const { data } of handle) text += Buffer.from(data).toString();
-      expect(text).toMatch(/^\/dev\/pts\/\d+\r\n$/);
+      const out = followOutput(handle);
       expect((await handle.wait()).exitCode).toBe(9);
+      expect(await out.done).toMatch(/^\/dev\/pts\/\d+\r\n$/);
       await session.close();
     } finally {
       await s.close();
@@ -87,7 +62,7 @@ describe.skipIf(unavailable !== undefined)('install.sh --init openrc into a mini
   }, GUEST_TEST_MS);
 
   it('is respawned by supervise-daemon after kill -9, as a new instance, and again after a burst of kills', async () => {
-    const before = guestSession(vm.endpoints.virtioSerial, { keepaliveMs: 500 });
+    const before = guestSession(image.endpoint, { keepaliveMs: 500 });
     await before.connect();
     let instance = before.daemon!.instanceId;
     const h = await before.spawn('sleep 0.5; kill -9 $PPID; sleep 30');
@@ -107,7 +82,7 @@ describe.skipIf(unavailable !== undefined)('install.sh --init openrc into a mini
     let out = '';
     for (const deadline = Date.now() + 90_000; Date.now() < deadline && !/status: started\n0\n$/.test(out); ) {
       await new Promise((r) => setTimeout(r, 500));
-      const s = guestSession(vm.endpoints.virtioSerial, { connectTimeoutMs: 3000 });
+      const s = guestSession(image.endpoint, { connectTimeoutMs: 3000 });
       try {
         if ((await s.connect()).state === 'ready') {
           out = (await s.exec('rc-service conchd status; pgrep -fc "^sh -c last=" || true')).stdout;
