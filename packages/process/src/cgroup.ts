@@ -92,7 +92,13 @@ export class CommandCgroup {
   signal(signal: SignalName, skipGroup?: number): number {
     let sent = 0;
     for (const pid of this.pids()) {
-      if (skipGroup !== undefined && (pid === skipGroup || processGroupOf(pid) === skipGroup)) continue;
+      if (skipGroup !== undefined && pid === skipGroup) continue;
+      if (skipGroup !== undefined) {
+        const group = processGroupOf(pid);
+        // In the group just signalled, or gone since the listing (the group's signal may have
+        // ended it, and its pid can be another process's by now): not to be signalled again.
+        if (group === undefined || group === skipGroup) continue;
+      }
       try {
         process.kill(pid, signalNumber(signal));
         sent++;

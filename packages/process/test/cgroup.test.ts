@@ -137,6 +137,10 @@ describe('commands in cgroups of their own', () => {
     // A group member in the background too, which must get the signal through the group only.
     const { execution, pids } = await startPrinting(session, { command: 'sleep 304 & echo $!; setsid sleep 305 & echo "$!"; wait', killGraceMs: 200 }, 2);
     const [member, escapee] = pids as [number, number];
+    // The shell prints $! right after its fork, before setsid in the child has run: until then
+    // the escapee is still a member, and rightly signalled through the group alone.
+    const pgid = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[2]);
+    await until(() => pgid(escapee) !== execution.pid, 'the escapee has left the process group');
     const kill = vi.spyOn(process, 'kill');
     try {
       execution.signal('SIGUSR2');
