@@ -234,6 +234,41 @@ describe('flow control, detach/reattach and limits', () => {
     await daemon.stop();
   }, 60_000);
 
+  it('resends the stdin of a client that attached while earlier stdin was still queued: credit for that earlier stdin frees none of its own', async () => {
+    const daemon = await startDaemon();
+    const gate = join(mkdtempSync(join(tmpdir(), 'conch-gate-')), 'open');
+    const a = new VsockShellSession(daemon.endpoint);
+    // Reads nothing until the gate opens, so that stdin written before then waits at the daemon.
+    const h = await a.spawn(`while [ ! -e ${gate} ]; do sleep 0.05; done; sha256sum | cut -d" " -f1`, { stdin: true });
+    const hash = createHash('sha256');
+    const first = randomBytes(300 * 1024);
+    hash.update(first);
+    await h.write(first);
+    await h.detach();
+    let inputs = 0;
+    // The first Input through the proxy (b's only one) is lost on the wire: the daemon never gets it.
+    const proxy = await cuttingProxy(daemon.socket, (m) => (m.type === 'Input' && ++inputs === 1 ? 'drop' : 'pass'));
+    const b = new VsockShellSession(`unix:${proxy.path}`, { onDisconnect: { policy: 'keep', keepMs: 30_000 } });
+    const { handle } = await b.attach(h.id);
+    const out = followOutput(handle);
+    const second = randomBytes(64 * 1024);
+    hash.update(second);
+    await handle.write(second);
+    // The command drains what was queued before the attach, and the daemon credits it to us.
+    writeFileSync(gate, '');
+    await sleep(1500);
+    proxy.cutNow();
+    await handle.end();
+    const stalled = new Promise((resolve) => setTimeout(resolve, 20_000, 'stalled'));
+    expect(await Promise.race([handle.wait().then(() => 'exited'), stalled])).toBe('exited');
+    expect(inputs).toBeGreaterThanOrEqual(2);
+    expect(await out.done).toBe(`${hash.digest('hex')}\n`);
+    await a.close();
+    await b.close();
+    proxy.close();
+    await daemon.stop();
+  }, 60_000);
+
   it('reports in-flight commands as lost, never exited, when the daemon restarted', async () => {
     const first = await startDaemon();
     const s = new VsockShellSession(first.endpoint, { onDisconnect: { policy: 'keep', keepMs: 10_000 }, reconnectTimeoutMs: 10_000 });
