@@ -123,11 +123,10 @@ describe('interactive sessions', () => {
       }
       return m;
     });
-    // A fork's connect bound is its parent's.
-    const root = new VsockShellSession(`unix:${proxy.path}`, { connectTimeoutMs: 400 });
+    const root = new VsockShellSession(`unix:${proxy.path}`);
     expect((await root.connect()).state).toBe('ready');
     const before = new Set((await root.list()).map((x) => x.session));
-    await expect(root.forkTerminal({ pty: { cols: 80, rows: 24 }, argv: ['sleep', '60'] })).rejects.toMatchObject({ reason: 'connect-timeout' });
+    await expect(root.forkTerminal({ pty: { cols: 80, rows: 24 }, argv: ['sleep', '60'] }, { connectTimeoutMs: 400 })).rejects.toMatchObject({ reason: 'connect-timeout' });
     for (let i = 0; i < 50 && released === 0; i++) await new Promise((r) => setTimeout(r, 100));
     expect(released).toBe(1);
     // The late session is created, then killed, its sleep with it: none is left but the root's.
@@ -139,6 +138,38 @@ describe('interactive sessions', () => {
     expect(extra).toEqual([]);
     await root.close();
     proxy.close();
+  });
+
+  it('kills the session of a daemon that answers a terminal without its program, on the connection that lives on', async () => {
+    // A daemon that ignores `interactive`: a plain session comes back.
+    const proxy = await rewritingProxy(daemon.socket, (m) => {
+      if (m.type !== 'SessionSpawned') return m;
+      const { command: _c, pid: _p, stdinWindow: _w, ...plain } = m;
+      return plain;
+    });
+    const root = new VsockShellSession(`unix:${proxy.path}`);
+    expect((await root.connect()).state).toBe('ready');
+    const before = new Set((await root.list()).map((x) => x.session));
+    await expect(root.forkTerminal({ pty: { cols: 80, rows: 24 }, argv: ['sleep', '60'] })).rejects.toMatchObject({ code: ErrorCodes.INVALID_MESSAGE });
+    let extra = (await root.list()).filter((x) => !before.has(x.session));
+    for (let i = 0; i < 40 && extra.length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      extra = (await root.list()).filter((x) => !before.has(x.session));
+    }
+    expect(extra).toEqual([]);
+    await root.close();
+    proxy.close();
+  });
+
+  it('a log hook that throws on "connected" does not undo the connect', async () => {
+    const s = new VsockShellSession(daemon.endpoint, {
+      log: (e) => {
+        if (e.event === 'connected') throw new Error('a broken hook');
+      },
+    });
+    expect((await s.connect()).state).toBe('ready');
+    expect((await s.exec(['echo', 'connected'])).stdout).toBe('connected\n');
+    await s.close();
   });
 
   it('rejects, never throws, on bad terminal options: the promise carries INVALID_ARGUMENT on every backend', async () => {

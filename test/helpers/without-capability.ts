@@ -18,17 +18,20 @@ export async function rewritingProxy(
     const upstream = createConnection(target);
     client.pipe(upstream);
     const frames = upstream.pipe(createFrameDecoder(1 << 24));
-    let order = Promise.resolve();
-    frames.on('data', (body: Buffer) => {
-      const rewritten = rewrite(decodeBody(body) as Record<string, unknown>);
-      order = order.then(async () => {
-        if (!client.destroyed) client.write(encodeFrame((await rewritten) as never));
-      });
-    });
     const drop = () => {
       client.destroy();
       upstream.destroy();
     };
+    let order = Promise.resolve();
+    frames.on('data', (body: Buffer) => {
+      const rewritten = rewrite(decodeBody(body) as Record<string, unknown>);
+      // A rewrite that fails ends the connection, rather than leave every later frame unsent.
+      order = order
+        .then(async () => {
+          if (!client.destroyed) client.write(encodeFrame((await rewritten) as never));
+        })
+        .catch(drop);
+    });
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
     frames.on('error', drop);

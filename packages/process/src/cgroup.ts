@@ -95,9 +95,10 @@ export class CommandCgroup {
       if (skipGroup !== undefined && pid === skipGroup) continue;
       if (skipGroup !== undefined) {
         const group = processGroupOf(pid);
-        // In the group just signalled, or gone since the listing (the group's signal may have
-        // ended it, and its pid can be another process's by now): not to be signalled again.
-        if (group === undefined || group === skipGroup) continue;
+        // In the group just signalled: not to be signalled twice. Or gone since the listing (the
+        // group's signal may have ended it): nothing to signal. A stat that failed for another
+        // reason (no fds left) must not spare a live process, hence the second look.
+        if (group === undefined ? !existsSync(`/proc/${pid}`) : group === skipGroup) continue;
       }
       try {
         process.kill(pid, signalNumber(signal));

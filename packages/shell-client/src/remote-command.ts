@@ -87,11 +87,16 @@ export class RemoteCommand {
     if (attached.stdinWindow !== undefined) this.#stdinCredit = attached.stdinWindow;
     connection.route(this.id, this.#route());
     const received = attached.stdinReceived;
-    if (received === undefined || attached.stdin === false || received > this.#stdinSent) {
-      // Nothing to resend, or nothing we can place: the daemon has more than we sent (another writer).
-      this.#stdinSent = Math.max(this.#stdinSent, received ?? 0);
+    if (received === undefined || attached.stdin === false) {
+      // Nothing to resend, or no way to tell what.
       this.#forget(this.#stdinSent);
       this.#creditedTo = this.#stdinSent;
+    } else if (received > this.#stdinSent) {
+      // The daemon has more than we sent (another writer): nothing of ours can be placed. Count
+      // on from its count, and expect the credit for what it holds queued, as after an attach().
+      this.#stdinSent = received;
+      this.#forget(received);
+      this.#creditedTo = received - queuedAt(connection, attached.stdinWindow, true);
     } else {
       // The daemon credits what it holds queued (received, less the room the window shows) later,
       // on this connection; only what lies before that is known to be in the pipe.

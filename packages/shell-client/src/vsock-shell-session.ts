@@ -136,7 +136,7 @@ export class VsockShellSession extends SessionBase {
    * openTerminal() on this session's connection, as fork() is to a new VsockShellSession: the
    * way to a terminal where one connection carries every session (a virtio-serial port).
    */
-  async forkTerminal(terminal: TerminalOptions, options: SessionOptions = {}): Promise<Terminal<VsockShellSession>> {
+  async forkTerminal(terminal: TerminalOptions, options: SessionOptions & Pick<VsockSessionOptions, 'connectTimeoutMs'> = {}): Promise<Terminal<VsockShellSession>> {
     validateTerminal(terminal);
     return VsockShellSession.#startTerminal(this.fork(options), terminal);
   }
@@ -258,7 +258,7 @@ export class VsockShellSession extends SessionBase {
    * and a handshake per session. A forked session closes with its parent's connection and does
    * not reconnect on its own.
    */
-  fork(options: SessionOptions = {}): VsockShellSession {
+  fork(options: SessionOptions & Pick<VsockSessionOptions, 'connectTimeoutMs'> = {}): VsockShellSession {
     const child = new VsockShellSession(this.endpoint, { ...this.#options, ...options, reconnect: false });
     child.#parent = this;
     return child;
@@ -367,6 +367,7 @@ export class VsockShellSession extends SessionBase {
       let shared: ClientConnection | undefined;
       let spawning: Promise<string> | undefined;
       const given = { up: false };
+      let adopted = false;
       try {
         const signal = this.#attempt.signal;
         const connection = this.#parent ? (shared = await cancellable(this.#parent.#ready(), signal)) : (opened = await this.#open(Math.max(1, remaining())));
@@ -396,9 +397,12 @@ export class VsockShellSession extends SessionBase {
           return this.#status;
         }
         this.#adopt(connection);
+        adopted = true;
         log?.({ event: 'connected', endpoint: this.endpoint, ms: Date.now() - started, attempt, instanceId: connection.welcome.instanceId });
         return this.#status;
       } catch (err) {
+        // Connected: only the log hook can have thrown, and the session is ready all the same.
+        if (adopted) return this.#status;
         given.up = true;
         // A connection opened for this attempt is not adopted: close it, or it holds the transport.
         if (opened) await this.#closeUnadopted(opened, spawning);
@@ -582,6 +586,8 @@ export class VsockShellSession extends SessionBase {
       },
     );
     if (interactive && reply.command === undefined) {
+      // Not to be left on a connection that may live on (a fork's parent's).
+      killLateSession(connection, reply.session);
       throw new ConchError(ErrorCodes.INVALID_MESSAGE, `the daemon at ${this.endpoint} created session ${reply.session} without its program (SessionSpawned has no command)`);
     }
     return reply.session;

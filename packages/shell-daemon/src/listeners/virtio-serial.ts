@@ -57,6 +57,8 @@ export function listenVirtioSerial(name: string, accept: AcceptStream, options: 
       fd = openSync(device, fsc.O_RDWR | fsc.O_NOCTTY);
     } catch (err) {
       const error = path === undefined ? (err as Error) : explainOpenError(err as NodeJS.ErrnoException, path);
+      // Gone (unplugged, the module reloaded): looked up afresh, in case it comes back as another vportNpM.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') path = undefined;
       if (error.message !== reported) options.onError(error);
       reported = error.message;
       timer = setTimeout(open, REOPEN_DELAY_MS);
