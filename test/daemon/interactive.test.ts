@@ -21,6 +21,20 @@ afterAll(async () => {
   await daemon.stop();
 });
 
+/**
+ * The daemon's sessions other than `before`, once none is left or 4 s have passed: a session
+ * killed by the client goes on the daemon's next turn, not at once.
+ */
+async function sessionsBeyond(root: VsockShellSession, before: ReadonlySet<string>): Promise<string[]> {
+  let extra: string[] = [];
+  for (let i = 0; i < 40; i++) {
+    extra = (await root.list()).map((x) => x.session).filter((id) => !before.has(id));
+    if (extra.length === 0) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return extra;
+}
+
 describe('interactive sessions', () => {
   it('on the wire: SessionSpawned names the program, its pid and its stdin credit; its output and exit follow as a command\'s', async () => {
     const raw = await RawClient.connect(daemon.socket);
@@ -130,12 +144,7 @@ describe('interactive sessions', () => {
     for (let i = 0; i < 50 && released === 0; i++) await new Promise((r) => setTimeout(r, 100));
     expect(released).toBe(1);
     // The late session is created, then killed, its sleep with it: none is left but the root's.
-    let extra = (await root.list()).filter((x) => !before.has(x.session));
-    for (let i = 0; i < 40 && extra.length > 0; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      extra = (await root.list()).filter((x) => !before.has(x.session));
-    }
-    expect(extra).toEqual([]);
+    expect(await sessionsBeyond(root, before)).toEqual([]);
     await root.close();
     proxy.close();
   });
@@ -151,12 +160,7 @@ describe('interactive sessions', () => {
     expect((await root.connect()).state).toBe('ready');
     const before = new Set((await root.list()).map((x) => x.session));
     await expect(root.forkTerminal({ pty: { cols: 80, rows: 24 }, argv: ['sleep', '60'] })).rejects.toMatchObject({ code: ErrorCodes.INVALID_MESSAGE });
-    let extra = (await root.list()).filter((x) => !before.has(x.session));
-    for (let i = 0; i < 40 && extra.length > 0; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      extra = (await root.list()).filter((x) => !before.has(x.session));
-    }
-    expect(extra).toEqual([]);
+    expect(await sessionsBeyond(root, before)).toEqual([]);
     await root.close();
     proxy.close();
   });
