@@ -195,7 +195,7 @@ export class RemoteCommand {
         return this.#queueStdin(async () => {
           // Lost (superseded by another attach, among others) or detached: the command's stdin is
           // no longer this handle's to close.
-          if (this.#lost || this.#detached || !(await this.#connected())) return;
+          if (this.#lost || this.#detached || !(await this.#waitWhile(() => this.#connection.closed))) return;
           this.#connection.post({ type: 'EndInput', command: this.id });
           this.#endSent = true;
         });
@@ -234,11 +234,12 @@ export class RemoteCommand {
   }
 
   /**
-   * Waits out a reconnect: true once the command streams over an open connection again, false
-   * when it never will (it exited, or was detached). Throws when the command was lost.
+   * Waits, woken by credit, a rebind or the end, while `blocked` holds: true once it does not,
+   * false when stdin never will be written again (the command exited or was detached, or is no
+   * longer followed). Throws when the command was lost.
    */
-  async #connected(): Promise<boolean> {
-    while (this.#connection.closed) {
+  async #waitWhile(blocked: () => boolean): Promise<boolean> {
+    while (blocked()) {
       if (this.#lost) throw this.#lost;
       if (this.handle.settled || this.#detached) return false;
       await new Promise<void>((resolve) => (this.#stdinWaiter = resolve));
@@ -258,16 +259,11 @@ export class RemoteCommand {
    */
   async #write(data: Uint8Array): Promise<void> {
     // Exited, or no longer followed (lost, aborted, detached): no credit will come.
-    const closed = () => this.handle.settled || this.#detached;
-    if (closed()) throw new ConchError(ErrorCodes.STDIN_CLOSED, `stdin of ${this.id} is closed`);
+    if (this.handle.settled || this.#detached) throw new ConchError(ErrorCodes.STDIN_CLOSED, `stdin of ${this.id} is closed`);
     for (let at = 0; at < data.length; ) {
       // A closed connection is no credit either: while a reconnect is in flight, what was posted
       // would be dropped unsent, so the write waits for the new connection (rebind) or the loss.
-      while (this.#stdinCredit <= 0 || this.#connection.closed) {
-        if (this.#lost) throw this.#lost;
-        if (closed()) return;
-        await new Promise<void>((resolve) => (this.#stdinWaiter = resolve));
-      }
+      if (!(await this.#waitWhile(() => this.#stdinCredit <= 0 || this.#connection.closed))) return;
       const n = Math.min(this.#stdinCredit, this.#connection.maxInputChunk, data.length - at);
       // A copy: it may be sent again after a cut, and the caller may reuse its buffer once write() resolves.
       const piece = data.slice(at, at + n);
