@@ -92,8 +92,8 @@ export class CommandCgroup {
   signal(signal: SignalName, skipGroup?: number): number {
     let sent = 0;
     for (const pid of this.pids()) {
-      if (skipGroup !== undefined && pid === skipGroup) continue;
       if (skipGroup !== undefined) {
+        if (pid === skipGroup) continue;
         const group = processGroupOf(pid);
         // In the group just signalled: not to be signalled twice. Or gone since the listing (the
         // group's signal may have ended it): nothing to signal. A stat that failed for another

@@ -47,7 +47,8 @@ export function isSignalName(value: unknown): value is SignalName {
 export function normalizeSignal(value: string | number): SignalName | undefined {
   if (typeof value === 'number' || /^\d+$/.test(value)) return BY_NUMBER.get(Number(value));
   const upper = value.toUpperCase();
-  const name = ALIASES[upper.startsWith('SIG') ? upper : `SIG${upper}`] ?? (upper.startsWith('SIG') ? upper : `SIG${upper}`);
+  const prefixed = upper.startsWith('SIG') ? upper : `SIG${upper}`;
+  const name = ALIASES[prefixed] ?? prefixed;
   if (isSignalName(name)) return name;
   const rt = /^SIGRT(MIN|MAX)([+-])(\d{1,2})$/.exec(name);
   if (!rt || (rt[1] === 'MIN') !== (rt[2] === '+')) return undefined;

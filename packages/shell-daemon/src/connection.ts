@@ -235,11 +235,12 @@ export class Connection implements Subscriber {
  * death is SIGKILL to it, as it was from daemons before those names.
  */
 function withoutRealTimeSignals(message: DaemonMessage): DaemonMessage {
-  if (message.type === 'CommandExited') return message.signal !== null && isRealTimeSignal(message.signal) ? { ...message, signal: 'SIGKILL' } : message;
+  const realTime = (signal: string | null) => signal !== null && isRealTimeSignal(signal);
+  if (message.type === 'CommandExited') return realTime(message.signal) ? { ...message, signal: 'SIGKILL' } : message;
   if (message.type !== 'SessionList') return message;
-  if (!message.sessions.some((s) => s.commands.some((c) => c.signal !== null && isRealTimeSignal(c.signal)))) return message;
+  if (!message.sessions.some((s) => s.commands.some((c) => realTime(c.signal)))) return message;
   return {
     ...message,
-    sessions: message.sessions.map((s) => ({ ...s, commands: s.commands.map((c) => (c.signal !== null && isRealTimeSignal(c.signal) ? { ...c, signal: 'SIGKILL' as const } : c)) })),
+    sessions: message.sessions.map((s) => ({ ...s, commands: s.commands.map((c) => (realTime(c.signal) ? { ...c, signal: 'SIGKILL' as const } : c)) })),
   };
 }

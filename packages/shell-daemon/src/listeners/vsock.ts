@@ -1,4 +1,4 @@
-import { ConchError, encodeFrame, ErrorCodes } from '@conch/protocol';
+import { ConchError, encodeFrame, ErrorCodes, formatEndpoint } from '@conch/protocol';
 import type { AcceptStream, Listener } from './listener.js';
 
 /** The host, as a guest sees it. */
@@ -46,7 +46,7 @@ export async function listenVsock(port: number, accept: AcceptStream, options: V
     }
     accept(socket, { transport: 'vsock', cid: socket.remoteCid, port: socket.remotePort });
   };
-  const endpoint = options.cid === undefined ? `vsock:${port}` : `vsock:${options.cid}:${port}`;
+  const endpoint = formatEndpoint({ kind: 'vsock', cid: options.cid, port });
   try {
     if (options.cid === undefined) server.listen(port);
     else server.listen(port, options.cid);
