@@ -142,6 +142,9 @@ function assembleBusyboxRootfs({ rootfs, init, here, busybox, tini, node, module
   writeFileSync(join(rootfs, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
 }
 
+/** The guest inits an image can be built with (buildImage's `init`). */
+export const INITS = ['tini', 'inittab', 'systemd', 'openrc'];
+
 /**
  * @param {{ init?: 'tini' | 'inittab' | 'systemd' | 'openrc' }} [options] the guest's init: 'tini'
  *   (the reference image: tini as PID 1 around a supervisor that also runs the hybrid-vsock test
@@ -151,7 +154,7 @@ function assembleBusyboxRootfs({ rootfs, init, here, busybox, tini, node, module
  */
 export async function buildImage(options = {}) {
   const init = options.init ?? 'tini';
-  if (!['tini', 'inittab', 'systemd', 'openrc'].includes(init)) throw new Error(`unknown init ${init}`);
+  if (!INITS.includes(init)) throw new Error(`unknown init ${init}`);
   const kernel = kernelPackage();
   const node = process.execPath;
   const busybox = which('busybox');

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { VsockShellSession } from '@conch/shell-client';
-import { buildImage } from './build-image.mjs';
+import { buildImage, INITS } from './build-image.mjs';
 import { startHybridVsockHost } from './hybrid-vsock-host.mjs';
 
 /** The guest port conchd's vsock listener uses in the reference image. */
@@ -141,8 +141,8 @@ if (process.argv[1] === import.meta.filename) {
     console.error('--accel must be tcg or kvm');
     process.exit(64);
   }
-  if (!['tini', 'inittab', 'systemd', 'openrc'].includes(values.init)) {
-    console.error('--init must be tini, inittab, systemd or openrc');
+  if (!INITS.includes(values.init)) {
+    console.error(`--init must be one of ${INITS.join(', ')}`);
     process.exit(64);
   }
   const vm = await bootVm({
