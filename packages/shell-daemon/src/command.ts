@@ -79,8 +79,11 @@ export class Command {
    */
   #pumpSoon(fd: OutputFd): void {
     const sub = this.#subscription;
-    // A congested transport pumps on its drain.
-    if (!sub || sub.to.congested) return;
+    if (!sub) return;
+    if (sub.to.congested) {
+      sub.to.pumpOnDrain(this);
+      return;
+    }
     const other = fd === 1 ? 2 : 1;
     if (this.#readPaused[fd] || this.#rings[other].end > sub.sent[other]) {
       this.pump();
@@ -197,7 +200,10 @@ export class Command {
     for (const fd of [1, 2] as const) {
       const ring = this.#rings[fd];
       while (sub.sent[fd] < ring.end && sub.sent[fd] < sub.limit[fd]) {
-        if (sub.to.congested) return;
+        if (sub.to.congested) {
+          sub.to.pumpOnDrain(this);
+          return;
+        }
         const max = Math.min(sub.limit[fd] - sub.sent[fd], sub.to.maxChunkBytes);
         if (!partial && ring.end - sub.sent[fd] < max) break;
         const parts = ring.read(sub.sent[fd], max);

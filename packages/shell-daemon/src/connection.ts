@@ -36,6 +36,8 @@ export class Connection implements Subscriber {
   #peerMaxFrame = MIN_MAX_FRAME_BYTES;
   /** The client takes real-time signal names (its Hello says `rt-signals`). */
   #rtSignals = false;
+  /** Commands to pump at the next drain (see #onDrain). */
+  readonly #awaitingDrain = new Set<{ pump(): void }>();
 
   constructor(id: number, stream: Duplex, daemon: Daemon, log: Logger) {
     this.id = id;
@@ -46,12 +48,31 @@ export class Connection implements Subscriber {
     });
     this.#channel.on('message', (message) => this.#onMessage(message));
     this.#channel.on('protocolError', (err, refs) => this.#onProtocolError(err, refs));
-    this.#channel.on('drain', () => this.#daemon.pumpFor(this));
+    this.#channel.on('drain', () => this.#onDrain());
     this.#channel.on('close', () => this.#daemon.connectionClosed(this));
   }
 
   get congested(): boolean {
     return this.#channel.writableNeedDrain;
+  }
+
+  pumpOnDrain(command: { pump(): void }): void {
+    this.#awaitingDrain.add(command);
+  }
+
+  /**
+   * Pumps the commands that stopped on congestion, in the order they stopped, until the
+   * transport is congested again. Only those: every command the connection streams stays
+   * subscribed after its exit (for credit, up to --max-exited of them), and pumping them all
+   * at each drain made a GiB stream on a connection that had run 10k execs 2.5× slower
+   * (181–243 MB/s against 537–561 MB/s with this, measured 2026-12-02).
+   */
+  #onDrain(): void {
+    for (const command of this.#awaitingDrain) {
+      if (this.congested) return;
+      this.#awaitingDrain.delete(command);
+      command.pump();
+    }
   }
 
   get maxChunkBytes(): number {

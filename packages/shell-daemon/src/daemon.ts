@@ -268,14 +268,6 @@ export class Daemon {
     );
   }
 
-  /** The connection's transport drained: let its commands send again. */
-  pumpFor(connection: Connection): void {
-    for (const command of this.#subscriptions.get(connection) ?? []) {
-      if (connection.congested) return;
-      command.pump();
-    }
-  }
-
   connectionReset(connection: Connection): void {
     for (const command of this.#subscriptions.get(connection) ?? []) command.detach(connection);
     this.#subscriptions.delete(connection);

@@ -10,4 +10,9 @@ export interface Subscriber {
   readonly congested: boolean;
   /** Largest data payload per StreamOutput frame that the peer accepts. */
   readonly maxChunkBytes: number;
+  /**
+   * Calls `command.pump()` once the transport has drained. A command that stopped sending
+   * because the transport was congested asks for this; nothing else is pumped on a drain.
+   */
+  pumpOnDrain(command: { pump(): void }): void;
 }

@@ -10,17 +10,20 @@ interface Frame {
 }
 
 /** A Subscriber that records StreamOutput frames as the peer would decode them. */
-function recorder(maxChunkBytes: number): Subscriber & { frames: Frame[] } {
+function recorder(maxChunkBytes: number): Subscriber & { frames: Frame[]; congested: boolean; awaitingDrain: Set<{ pump(): void }> } {
   const frames: Frame[] = [];
+  const awaitingDrain = new Set<{ pump(): void }>();
   return {
     frames,
     congested: false,
     maxChunkBytes,
+    awaitingDrain,
     send: (_message: DaemonMessage) => true,
     sendOutput(_command, fd, offset, data) {
       frames.push({ fd, offset, data: Buffer.concat(data) });
       return true;
     },
+    pumpOnDrain: (command) => void awaitingDrain.add(command),
   };
 }
 
@@ -107,6 +110,36 @@ describe('Command output framing', () => {
     c.credit(to, 1, 300);
     expect(stream(to.frames, 1).length).toBe(600);
     c.credit(to, 1, 1000);
+    expect(stream(to.frames, 1).equals(Buffer.concat(reads))).toBe(true);
+  });
+
+  it('stops on a congested transport and asks to be pumped at its drain, and only then sends the rest', () => {
+    const c = command();
+    const to = recorder(100);
+    c.attach(to, { 1: 0, 2: 0 }, 1 << 20);
+    const reads = Array.from({ length: 10 }, (_, i) => Buffer.alloc(100, i));
+    to.congested = true;
+    for (const r of reads) c.sink(1, r);
+    vi.advanceTimersByTime(FLUSH_DELAY_MS);
+    expect(to.frames.length).toBe(0);
+    expect([...to.awaitingDrain]).toEqual([c]);
+    // Congested again after one frame: it asks again, and the rest waits for that drain.
+    let sent = 0;
+    const send = to.sendOutput.bind(to);
+    to.sendOutput = (...args) => {
+      to.congested = ++sent >= 3;
+      return send(...args);
+    };
+    to.congested = false;
+    to.awaitingDrain.clear();
+    c.pump();
+    expect(to.frames.length).toBe(3);
+    expect([...to.awaitingDrain]).toEqual([c]);
+    to.congested = false;
+    sent = -100;
+    to.awaitingDrain.clear();
+    c.pump();
+    expect(to.awaitingDrain.size).toBe(0);
     expect(stream(to.frames, 1).equals(Buffer.concat(reads))).toBe(true);
   });
 
