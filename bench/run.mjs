@@ -61,7 +61,7 @@ try {
   for (const name of only) {
     const t0 = performance.now();
     console.error(`… ${name}`);
-    shared ??= ['exec', 'stream', 'pty', 'concurrent', 'connect'].includes(name) ? await freshDaemon() : undefined;
+    shared ??= ['stream', 'pty', 'concurrent', 'connect'].includes(name) ? await freshDaemon() : undefined;
     try {
       rows.push(...(await CASES[name]({ daemon: shared, startDaemon: freshDaemon, sshd, scale })));
     } catch (err) {
