@@ -188,6 +188,7 @@ export class Connection implements Subscriber {
       // A transport without connection boundaries (virtio-serial) sees a new client only as a new
       // Hello: forget what the previous one was subscribed to.
       this.#daemon.connectionReset(this);
+      this.#awaitingDrain.clear();
     }
     this.#ready = true;
     this.#rtSignals = hello.capabilities.includes(ClientCapabilities.RT_SIGNALS);

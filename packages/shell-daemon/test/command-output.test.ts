@@ -123,7 +123,7 @@ describe('Command output framing', () => {
     vi.advanceTimersByTime(FLUSH_DELAY_MS);
     expect(to.frames.length).toBe(0);
     expect([...to.awaitingDrain]).toEqual([c]);
-    // Congested again after one frame: it asks again, and the rest waits for that drain.
+    // Congested again after three frames: it asks again, and the rest waits for that drain.
     let sent = 0;
     const send = to.sendOutput.bind(to);
     to.sendOutput = (...args) => {
