@@ -29,36 +29,44 @@ export async function benchExec({ startDaemon, sshd, scale }) {
   // after this one would otherwise run with (stream measures that on purpose, apart).
   const daemon = await startDaemon();
   const session = new VsockShellSession(daemon.endpoint);
-  await session.connect();
   const relayServer = await startFrameServer('conch-bench-relay-');
   const relay = createConnection(relayServer.path('spawn-echo'));
-  await new Promise((resolve, reject) => relay.once('connect', resolve).once('error', reject));
-  const contenders = {
-    conch: () => timed(() => session.exec(['/bin/true'])),
-    raw: () => timed(() => runUntilClose(['/bin/true'])),
-    relay: () => timed(() => new Promise((resolve) => {
-      relay.once('data', resolve);
-      relay.write('x');
-    })),
-  };
-  if (sshd.available) {
-    const argv = sshd.argv('true');
-    contenders.ssh = () => timed(() => runUntilClose(argv));
-  }
+  const relayConnected = new Promise((resolve, reject) => relay.once('connect', resolve).once('error', reject));
   const iterations = Math.round(400 * scale);
-  const early = await interleave(iterations, contenders, { warmup: 20 });
-  // ssh sits the warm-up out: nothing on its side is JIT-compiled, and it would take 12 ms a round.
-  const { ssh: _ssh, ...jitted } = contenders;
-  await interleave(Math.round(WARMUP_EXECS * scale), jitted);
-  const s = await interleave(iterations, contenders, { seed: 2 });
-  await session.close();
-  await daemon.stop();
-  relay.destroy();
-  relayServer.stop();
+  const warmup = Math.round(WARMUP_EXECS * scale);
+  let early;
+  let s;
+  try {
+    await session.connect();
+    await relayConnected;
+    const contenders = {
+      conch: () => timed(() => session.exec(['/bin/true'])),
+      raw: () => timed(() => runUntilClose(['/bin/true'])),
+      relay: () => timed(() => new Promise((resolve) => {
+        relay.once('data', resolve);
+        relay.write('x');
+      })),
+    };
+    if (sshd.available) {
+      const argv = sshd.argv('true');
+      contenders.ssh = () => timed(() => runUntilClose(argv));
+    }
+    early = await interleave(iterations, contenders, { warmup: 20 });
+    // ssh sits the warm-up out: nothing on its side is JIT-compiled, and it would take 12 ms a round.
+    const { ssh: _ssh, ...jitted } = contenders;
+    await interleave(warmup, jitted);
+    s = await interleave(iterations, contenders, { seed: 2 });
+  } finally {
+    await session.close();
+    relay.destroy();
+    relayServer.stop();
+    await daemon.stop();
+  }
   const title = 'exec `/bin/true` round trip';
   const relayVsSsh = (r) => (sshd.available ? `; the relay is ${(summarize(r.relay).median / summarize(r.ssh).median).toFixed(3)}× ssh` : '');
   const earlyTitle = `${title}, early (a fresh conchd and client, 20 warm-up rounds)`;
-  const warmed = `after ${Math.round(WARMUP_EXECS * scale) + 20} warm-up rounds`;
+  // Every Node-side contender has run the early rounds as well by then; ssh only those.
+  const warmed = `after ${20 + iterations + warmup} rounds of conch, the raw spawn and the relay`;
   return [
     row({ id: 'exec.raw', title: `${title} vs Node spawn`, unit: 'ms', conch: s.conch, floorName: 'Node spawn until close', floor: s.raw, target: { op: '<=', value: 1.1 }, note: `steady state: ${warmed}` }),
     sshd.available
