@@ -138,6 +138,35 @@ describe('conchd lifecycle', () => {
     await daemon.stop();
   });
 
+  it('names a missing /dev/null as the reason a command cannot start, not its interpreter', async (ctx) => {
+    // conchd in a mount namespace whose /dev is an empty tmpfs: a guest that never got devtmpfs.
+    const probe = spawnSync('unshare', ['--mount', 'sh', '-c', 'mount -t tmpfs tmpfs /dev'], { encoding: 'utf8' });
+    if (probe.status !== 0) {
+      console.log(`skipped: cannot mount a tmpfs on /dev in a mount namespace here: ${probe.stderr || probe.error}`);
+      ctx.skip();
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'conch-nodev-'));
+    const socket = join(dir, 's.sock');
+    const child = spawn('unshare', ['--mount', 'sh', '-c', 'mount -t tmpfs tmpfs /dev && exec "$@"', 'sh', process.execPath, CONCHD, '--listen', `unix:${socket}`, '--cgroups', 'off'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise((r) => child.once('exit', r));
+    try {
+      for (let i = 0; i < 200 && !stderr.includes('"msg":"listening"'); i++) await new Promise((r) => setTimeout(r, 50));
+      const s = new VsockShellSession(`unix:${socket}`);
+      expect((await s.connect()).state).toBe('ready');
+      await expect(s.exec(['/bin/true'])).rejects.toMatchObject({ code: 'SPAWN_FAILED', message: expect.stringContaining('/dev/null does not exist') });
+      // With a stdin pipe the child opens nothing there, and the command runs.
+      expect((await s.exec(['/bin/true'], { stdin: true })).exitCode).toBe(0);
+      await s.close();
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+
   it('warns loudly when it finds itself PID 1, where Node cannot reap orphans', async (ctx) => {
     // A new PID namespace makes conchd its PID 1 (unshare needs root or user namespaces).
     const probe = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true'], { encoding: 'utf8' });

@@ -4,7 +4,8 @@ import { ConchError, ErrorCodes } from '@conch/protocol';
 /**
  * Turns an errno from spawn into a typed SPAWN_FAILED / PERMISSION_DENIED with a useful message.
  * `path`, the file as resolved, tells a missing #! interpreter (ENOENT for a file that is there)
- * from a missing file.
+ * from a missing file; so does a missing /dev/null, which the child opens for its stdin before
+ * the exec, in a guest whose /dev was never populated.
  */
 export function spawnError(err: NodeJS.ErrnoException, file: string, cwd: string, path?: string): ConchError {
   const errno = err.code ?? 'UNKNOWN';
@@ -16,6 +17,9 @@ export function spawnError(err: NodeJS.ErrnoException, file: string, cwd: string
   switch (errno) {
     case 'ENOENT':
       if (path !== undefined && existsSync(path)) {
+        if (!existsSync('/dev/null')) {
+          return new ConchError(ErrorCodes.SPAWN_FAILED, `cannot run ${JSON.stringify(file)}: /dev/null does not exist here, and a command's stdin is /dev/null unless it asks for one (mount a devtmpfs on /dev, or create the node)`, details);
+        }
         return new ConchError(ErrorCodes.SPAWN_FAILED, `cannot run ${JSON.stringify(file)}: its interpreter (the program its #! line names, or an ELF binary's loader) does not exist`, details);
       }
       return new ConchError(ErrorCodes.SPAWN_FAILED, `cannot run ${JSON.stringify(file)}: no such file or directory`, details);
