@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -145,25 +145,16 @@ describe('conchd lifecycle', () => {
       console.log(`skipped: cannot mount a tmpfs on /dev in a mount namespace here: ${probe.stderr || probe.error}`);
       ctx.skip();
     }
-    const dir = mkdtempSync(join(tmpdir(), 'conch-nodev-'));
-    const socket = join(dir, 's.sock');
-    const child = spawn('unshare', ['--mount', 'sh', '-c', 'mount -t tmpfs tmpfs /dev && exec "$@"', 'sh', process.execPath, CONCHD, '--listen', `unix:${socket}`, '--cgroups', 'off'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise((r) => child.once('exit', r));
+    const daemon = await startDaemon(['--cgroups', 'off'], { wrapper: ['unshare', '--mount', 'sh', '-c', 'mount -t tmpfs tmpfs /dev && exec "$@"', 'sh'] });
     try {
-      for (let i = 0; i < 200 && !stderr.includes('"msg":"listening"'); i++) await new Promise((r) => setTimeout(r, 50));
-      const s = new VsockShellSession(`unix:${socket}`);
+      const s = new VsockShellSession(daemon.endpoint);
       expect((await s.connect()).state).toBe('ready');
       await expect(s.exec(['/bin/true'])).rejects.toMatchObject({ code: 'SPAWN_FAILED', message: expect.stringContaining('/dev/null does not exist') });
       // With a stdin pipe the child opens nothing there, and the command runs.
       expect((await s.exec(['/bin/true'], { stdin: true })).exitCode).toBe(0);
       await s.close();
     } finally {
-      child.kill('SIGKILL');
-      await exited;
+      await daemon.stop('SIGKILL');
     }
   });
 
@@ -174,23 +165,17 @@ describe('conchd lifecycle', () => {
       console.log(`skipped: cannot create a PID namespace here: ${probe.stderr || probe.error}`);
       ctx.skip();
     }
-    const dir = mkdtempSync(join(tmpdir(), 'conch-pid1-'));
     // --cgroups off: it is SIGKILLed below, and a directory it left named after its pid (1)
     // would look alive to every later sweep.
-    const child = spawn('unshare', ['--pid', '--fork', '--kill-child', '--mount-proc', process.execPath, CONCHD, '--listen', `unix:${join(dir, 's.sock')}`, '--cgroups', 'off'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise((r) => child.once('exit', r));
+    const daemon = await startDaemon(['--cgroups', 'off'], { wrapper: ['unshare', '--pid', '--fork', '--kill-child', '--mount-proc'] });
     try {
-      for (let i = 0; i < 200 && !stderr.includes('"msg":"listening"'); i++) await new Promise((r) => setTimeout(r, 50));
-      expect(stderr).toContain('conchd is running as PID 1');
-      expect(stderr).toMatch(/"level":"warn"[^\n]*running as PID 1/);
+      // The socket answers before its log line is read: the warning comes before "listening".
+      for (let i = 0; i < 200 && !daemon.stderr().includes('"msg":"listening"'); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(daemon.stderr()).toContain('conchd is running as PID 1');
+      expect(daemon.stderr()).toMatch(/"level":"warn"[^\n]*running as PID 1/);
     } finally {
       // unshare ignores SIGTERM while it waits for its child; SIGKILL it, and --kill-child takes conchd down with it.
-      child.kill('SIGKILL');
-      await exited;
+      await daemon.stop('SIGKILL');
     }
     // The control: started normally, it says nothing of the kind.
     const normal = await startDaemon();

@@ -22,13 +22,16 @@ export interface DaemonProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** A real conchd, as a child process listening on a fresh Unix socket. */
-export async function startDaemon(extraArgs: string[] = [], options: { socket?: string } = {}): Promise<DaemonProcess> {
+/**
+ * A real conchd, as a child process listening on a fresh Unix socket. `wrapper` runs it through
+ * another command (`unshare …`), which is given node and its arguments after its own.
+ */
+export async function startDaemon(extraArgs: string[] = [], options: { socket?: string; wrapper?: readonly string[] } = {}): Promise<DaemonProcess> {
   requireBuilt();
   const socket = options.socket ?? join(mkdtempSync(join(tmpdir(), 'conch-test-')), 'conchd.sock');
-  const child = spawn(process.execPath, [CONCHD, '--listen', `unix:${socket}`, '--log-level', 'info', ...extraArgs], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const argv = [process.execPath, CONCHD, '--listen', `unix:${socket}`, '--log-level', 'info', ...extraArgs];
+  const [file, ...args] = [...(options.wrapper ?? []), ...argv] as [string, ...string[]];
+  const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
