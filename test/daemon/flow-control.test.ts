@@ -337,9 +337,13 @@ describe('flow control, detach/reattach and limits', () => {
     const h = await s.spawn(['sleep', '30']);
     const { handle } = await s.attach(h.id);
     await expect(h.wait()).rejects.toMatchObject({ code: ErrorCodes.COMMAND_LOST, message: expect.stringContaining('superseded') });
-    // The new handle is the one the session follows now: close() settles it.
+    // The new handle is the one the session follows now: close() settles it. Lost, as a rule;
+    // but close() kills the session first, and when the SIGTERM exit arrives in the same read as
+    // the kill's Ok (seen under load), the handle settles with that exit, which is as true.
     await s.close();
-    await expect(handle.wait()).rejects.toMatchObject({ code: ErrorCodes.COMMAND_LOST });
+    const settled = await handle.wait().then((result) => result, (err: unknown) => err);
+    if (settled instanceof Error) expect(settled).toMatchObject({ code: ErrorCodes.COMMAND_LOST });
+    else expect(settled).toMatchObject({ exitCode: null, signal: 'SIGTERM' });
     await daemon.stop();
   });
 
