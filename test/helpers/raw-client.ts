@@ -10,12 +10,14 @@ import {
 export class RawClient {
   readonly socket: Socket;
   readonly frames: Record<string, unknown>[] = [];
+  readonly #decoder;
   #waiters: (() => void)[] = [];
   closed = false;
 
   private constructor(socket: Socket) {
     this.socket = socket;
     const decoder = createFrameDecoder(64 << 20);
+    this.#decoder = decoder;
     socket.pipe(decoder);
     decoder.on('data', (body: Buffer) => {
       this.frames.push(decodeBody(body) as Record<string, unknown>);
@@ -77,6 +79,16 @@ export class RawClient {
         setTimeout(resolve, 50);
       });
     }
+  }
+
+  /** Stops reading the socket, so what the daemon writes backs up in its own buffers. */
+  pauseReading(): void {
+    this.socket.unpipe(this.#decoder);
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    this.socket.pipe(this.#decoder);
   }
 
   close(): void {

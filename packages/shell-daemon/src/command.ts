@@ -180,9 +180,18 @@ export class Command {
     const sub = this.#subscription;
     if (sub?.to !== from) return;
     sub.limit[fd] += bytes;
-    this.#rings[fd].ack(sub.limit[fd] - sub.window);
-    this.#applyBackpressure(fd);
+    this.#ackCredited(sub, fd);
     this.pump();
+  }
+
+  /**
+   * Acknowledges what the peer's credit says it consumed, but never past what it was sent: credit
+   * is for bytes consumed, and a peer that credits ahead must not have the ring drop output it
+   * was never sent (it would get a gap, and the reader would run on unpaused).
+   */
+  #ackCredited(sub: Subscription, fd: OutputFd): void {
+    this.#rings[fd].ack(Math.min(sub.limit[fd] - sub.window, sub.sent[fd]));
+    this.#applyBackpressure(fd);
   }
 
   /** Sends whatever credit and the transport allow; then the exit, once everything is out. */
@@ -212,6 +221,9 @@ export class Command {
         sub.to.sendOutput(this.id, fd, sub.sent[fd], parts);
         sub.sent[fd] += bytes;
       }
+      // Credit ahead of what was sent acknowledges bytes as they go out. (An honest peer's never
+      // is: it credits what it consumed, so this is one comparison per pump.)
+      if (sub.limit[fd] - sub.window > ring.acked) this.#ackCredited(sub, fd);
     }
     const result = this.#result;
     if (result && !sub.exitSent && sub.sent[1] === this.#rings[1].end && sub.sent[2] === this.#rings[2].end) {
