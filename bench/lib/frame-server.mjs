@@ -105,8 +105,9 @@ await listen('pipe-relay', (s) =>
       if (!exited) process.kill(child.pid, 'SIGKILL');
     });
     child.stdout.on('error', (err) => s.destroy(err));
+    // A PipeReader lends its chunk until the listener returns; a queued write needs its own.
     child.stdout.on('data', (d) => {
-      if (!s.write(d)) {
+      if (!s.write(Buffer.from(d))) {
         child.stdout.pause();
         s.once('drain', () => child.stdout.resume());
       }

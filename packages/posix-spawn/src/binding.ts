@@ -19,11 +19,12 @@ export interface PosixSpawnBinding {
   /** null when the kernel has what watchExit needs (pidfd_open), else the error. */
   probe(): NodeJS.ErrnoException | null;
   /**
-   * Takes ownership of an fd (made non-blocking) and reads it: callback(null, data) per read, then
-   * callback(null, null) at EOF or callback(err, null), after which the fd is closed; calls on
-   * the handle after that (or after closeReader) do nothing.
+   * Takes ownership of an fd (made non-blocking) and reads it into `buffer`: callback(null, n)
+   * per read of n > 0 bytes (buffer[0, n), until the next read into that buffer), then
+   * callback(null, 0) at EOF or callback(err, 0), after which the fd is closed; calls on the
+   * handle after that (or after closeReader) do nothing.
    */
-  openReader(fd: number, callback: (err: NodeJS.ErrnoException | null, data: Buffer | null) => void): ReaderHandle;
+  openReader(fd: number, callback: (err: NodeJS.ErrnoException | null, n: number) => void, buffer: Buffer): ReaderHandle;
   pauseReader(reader: ReaderHandle): void;
   resumeReader(reader: ReaderHandle): void;
   /** Stops reading and closes the fd, with no further callback. */

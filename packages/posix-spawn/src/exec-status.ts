@@ -40,7 +40,8 @@ export function openExecStatus(): ExecStatus {
         const chunks: Buffer[] = [];
         const reader = new PipeReader(readFd);
         const timer = setTimeout(() => reader.destroy(), EXEC_STATUS_TIMEOUT_MS);
-        reader.on('data', (chunk) => chunks.push(chunk));
+        // A PipeReader lends its chunks: keep copies.
+        reader.on('data', (chunk) => chunks.push(Buffer.from(chunk)));
         reader.on('error', () => {});
         reader.once('close', () => {
           clearTimeout(timer);

@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
@@ -513,6 +514,8 @@ typedef struct fd_watch {
   uv_poll_t poll;
   napi_env env;
   napi_ref callback;
+  /* What else JS handed over for as long as the watch lives (a reader's buffer), or NULL. */
+  napi_ref held;
   napi_async_context async;
   int fd;
   int refs;
@@ -528,6 +531,7 @@ static void on_fd_watch_closed(uv_handle_t* handle) {
   napi_handle_scope scope;
   napi_open_handle_scope(w->env, &scope);
   napi_delete_reference(w->env, w->callback);
+  if (w->held) napi_delete_reference(w->env, w->held);
   napi_async_destroy(w->env, w->async);
   napi_close_handle_scope(w->env, scope);
   fd_watch_unref(w);
@@ -546,6 +550,7 @@ static int fd_watch_start(napi_env env, fd_watch* w, int fd, napi_value callback
   int rc = napi_get_uv_event_loop(env, &loop) == napi_ok ? uv_poll_init(loop, &w->poll, fd) : UV_EINVAL;
   if (rc < 0) {
     close(fd);
+    if (w->held) napi_delete_reference(env, w->held);
     free(w);
     throw_errno(env, -rc, "uv_poll_init");
     return -1;
@@ -668,16 +673,20 @@ static napi_value js_watch_exit(napi_env env, napi_callback_info info) {
  * Reading a child's pipes through net.Socket costs more than the spawn around them: a
  * Duplex, a Pipe handle that probes the fd (fstat, ioctl), the Readable state machine and its
  * nextTicks at EOF, about 150 µs of CPU per command for two pipes (bench/README.md). This is
- * all a pipe's output needs: a uv_poll on the fd and one read per readiness, handed to a
- * callback as a Buffer of exactly the bytes read.
+ * all a pipe's output needs: a uv_poll on the fd and one read per readiness, into a buffer
+ * the caller lent, and a callback with the count.
+ *
+ * Not a new Buffer per read: each would be an ArrayBuffer outside the V8 heap, and V8 counts
+ * those bytes towards starting a full collection. Streaming hundreds of MB/s that way, a daemon
+ * whose heap holds thousands of exit records ran an incremental mark every 50-60 ms, about a
+ * third of its throughput (bench/README.md, Streaming). The caller copies what it keeps into
+ * memory it recycles.
  */
 
-/* Reads up to this much per readiness: a full 256 KiB frame of output in one read when it is there. */
-#define READ_MAX (256 * 1024)
-static char read_scratch[READ_MAX];
-
 typedef struct pipe_reader {
-  fd_watch base; /* on the pipe's read end */
+  fd_watch base; /* on the pipe's read end; base.held is the buffer */
+  char* buffer;
+  size_t length;
   int polling;
   int closing;
 } pipe_reader;
@@ -698,7 +707,7 @@ static void on_readable(uv_poll_t* handle, int status, int events) {
     n = -1;
     err = -status;
   } else {
-    do n = read(r->base.fd, read_scratch, READ_MAX);
+    do n = read(r->base.fd, r->buffer, r->length);
     while (n < 0 && errno == EINTR);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
@@ -712,19 +721,9 @@ static void on_readable(uv_poll_t* handle, int status, int events) {
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
   napi_value argv[2];
-  if (n < 0) {
-    argv[0] = errno_error(env, err, "read");
-    napi_get_null(env, &argv[1]);
-  } else {
-    napi_get_null(env, &argv[0]);
-    if (n == 0) napi_get_null(env, &argv[1]);
-    else if (napi_create_buffer_copy(env, (size_t)n, read_scratch, NULL, &argv[1]) != napi_ok) {
-      /* Out of memory for the copy: end the reader with the error rather than pass garbage. */
-      reader_close(r);
-      argv[0] = errno_error(env, ENOMEM, "read");
-      napi_get_null(env, &argv[1]);
-    }
-  }
+  if (n < 0) argv[0] = errno_error(env, err, "read");
+  else napi_get_null(env, &argv[0]);
+  napi_create_int32(env, n < 0 ? 0 : (int32_t)n, &argv[1]);
   fd_watch_call(&r->base, 2, argv);
   napi_close_handle_scope(env, scope);
 }
@@ -746,18 +745,38 @@ static pipe_reader* reader_of(napi_env env, napi_callback_info info) {
 }
 
 /*
- * openReader(fd, callback(err, data)) -> reader. Takes ownership of `fd` (also when it throws),
- * which uv_poll_init makes non-blocking, and reads it: callback(null, Buffer) per read, then callback(null, null) at
- * EOF or callback(err, null) on an error, after which the fd is closed. The reader is an
- * external valid until then or until closeReader(); it keeps the event loop alive while reading.
+ * openReader(fd, callback(err, n), buffer) -> reader. Takes ownership of `fd` (also when it
+ * throws), which uv_poll_init makes non-blocking, and reads it into `buffer` (held until the
+ * reader closes; readers may share one): callback(null, n) per read of n > 0 bytes, which are
+ * buffer[0, n) until the next read of any reader sharing it, then callback(null, 0) at EOF or
+ * callback(err, 0) on an error, after which the fd is closed. The reader is an external valid
+ * until then or until closeReader(); it keeps the event loop alive while reading.
  */
 static napi_value js_open_reader(napi_env env, napi_callback_info info) {
   int32_t fd;
   napi_value callback;
-  if (!int_and_callback(env, info, "openReader(fd, callback)", 0, "fd must be a non-negative number", &fd, &callback)) return NULL;
+  if (!int_and_callback(env, info, "openReader(fd, callback, buffer)", 0, "fd must be a non-negative number", &fd, &callback)) return NULL;
+  napi_value args[3];
+  size_t argc = 3;
+  void* data = NULL;
+  size_t length = 0;
+  bool is_buffer = false;
+  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
+  if (argc < 3 || napi_is_buffer(env, args[2], &is_buffer) != napi_ok || !is_buffer ||
+      napi_get_buffer_info(env, args[2], &data, &length) != napi_ok || length == 0) {
+    close(fd);
+    return throw_type(env, "buffer must be a non-empty Buffer");
+  }
   pipe_reader* r = calloc(1, sizeof *r);
   if (!r) {
     close(fd);
+    return throw_errno(env, ENOMEM, "openReader");
+  }
+  r->buffer = data;
+  r->length = length > SSIZE_MAX ? SSIZE_MAX : length;
+  if (napi_create_reference(env, args[2], 1, &r->base.held) != napi_ok) {
+    close(fd);
+    free(r);
     return throw_errno(env, ENOMEM, "openReader");
   }
   if (fd_watch_start(env, &r->base, fd, callback, "PosixSpawnPipe", on_readable) < 0) return NULL;

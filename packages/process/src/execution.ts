@@ -24,7 +24,10 @@ export interface ExecutionResult extends ProcessExit {
   readonly stderrBytes: number;
 }
 
-/** Receives output in order, synchronously. Bytes handed over are owned by the sink. */
+/**
+ * Receives output in order, synchronously. The bytes are lent: valid only until the sink
+ * returns (pipe output is read into memory the next read reuses), so a sink copies what it keeps.
+ */
 export type OutputSink = (fd: OutputFd, data: Buffer) => void;
 
 export const DEFAULT_LINGER_MS = 1000;

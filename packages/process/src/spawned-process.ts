@@ -23,7 +23,9 @@ export interface ProcessExit {
 
 /**
  * What is needed of an output stream: a Readable (node-pty, child_process), or the addon's
- * PipeReader, which emits the same events for a pipe without a stream around it.
+ * PipeReader, which emits the same events for a pipe without a stream around it. A 'data'
+ * chunk is valid only while its listeners run (a PipeReader reuses the memory for its next
+ * read): copy what is kept.
  */
 export interface OutputStream {
   on(event: 'data', listener: (chunk: Buffer) => void): this;

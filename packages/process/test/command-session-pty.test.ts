@@ -44,7 +44,7 @@ describe('CommandSession with a PTY', () => {
   it('does not wait forever for a background process holding the terminal', async () => {
     const session = new CommandSession();
     const chunks: Buffer[] = [];
-    const execution = await session.start({ command: 'trap "" HUP; echo started; sleep 30 & echo done', pty, lingerMs: 200 }, (_fd, d) => chunks.push(d));
+    const execution = await session.start({ command: 'trap "" HUP; echo started; sleep 30 & echo done', pty, lingerMs: 200 }, (_fd, d) => chunks.push(Buffer.from(d)));
     const r = await execution.done;
     expect(r.exitCode).toBe(0);
     expect(Buffer.concat(chunks).toString()).toBe('started\r\ndone\r\n');
@@ -55,7 +55,7 @@ describe('CommandSession with a PTY', () => {
     const session = new CommandSession();
     const chunks: Buffer[] = [];
     // stdin defaults to open on a terminal, as the daemon's ExecCommand does.
-    const execution = await session.start({ argv: ['sh', '-c', 'read line; echo "got $line"'], pty }, (_fd, d) => chunks.push(d));
+    const execution = await session.start({ argv: ['sh', '-c', 'read line; echo "got $line"'], pty }, (_fd, d) => chunks.push(Buffer.from(d)));
     execution.process.stdin!.write('hi\n');
     execution.process.endInput();
     expect(await execution.done).toMatchObject({ exitCode: 0 });

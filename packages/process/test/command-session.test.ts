@@ -139,7 +139,7 @@ describe('CommandSession', () => {
   it('does not wait forever for a background process holding the pipes', async () => {
     const session = new CommandSession();
     const chunks: Buffer[] = [];
-    const execution = await session.start({ command: 'echo started; sleep 30 & echo done', lingerMs: 200 }, (_fd, d) => chunks.push(d));
+    const execution = await session.start({ command: 'echo started; sleep 30 & echo done', lingerMs: 200 }, (_fd, d) => chunks.push(Buffer.from(d)));
     const r = await execution.done;
     expect(r.exitCode).toBe(0);
     expect(Buffer.concat(chunks).toString()).toBe('started\ndone\n');

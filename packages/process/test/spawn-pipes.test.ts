@@ -13,7 +13,7 @@ const spec = (argv: string[], extra: Partial<ProcessSpec> = {}): ProcessSpec => 
 async function run(s: ProcessSpec, input?: string) {
   const child = await spawnPipes(s);
   const out: Record<1 | 2, Buffer[]> = { 1: [], 2: [] };
-  const execution = new Execution(child, (fd, data) => out[fd].push(data));
+  const execution = new Execution(child, (fd, data) => out[fd].push(Buffer.from(data)));
   if (input !== undefined) {
     child.stdin!.write(input);
     child.endInput();
@@ -119,7 +119,7 @@ describe.each(['posix', 'node'] as const)('spawnPipes through %s', (impl) => {
     for (const [argv, env] of [[['./bin/hello'], {}], [['hello'], { PATH: 'bin:/usr/bin:/bin' }]] as const) {
       const p = await spawnPipes(spec([...argv], { cwd: dir, env: { ...process.env, ...env } as Record<string, string> }));
       const out: Buffer[] = [];
-      p.stdout.on('data', (c: Buffer) => out.push(c));
+      p.stdout.on('data', (c: Buffer) => out.push(Buffer.from(c)));
       await new Promise<void>((resolve) => p.stdout.once('close', () => resolve()));
       expect(Buffer.concat(out).toString()).toBe(`hello from ${dir}\n`);
       expect(await p.exited).toEqual({ exitCode: 0, signal: null });

@@ -77,7 +77,9 @@ export class LocalProcessShellSession extends SessionBase {
     const early: [OutputFd, Buffer][] = [];
     const outstanding = { 1: 0, 2: 0 };
     let execution: Execution | undefined;
-    const sink = (fd: OutputFd, data: Buffer) => {
+    const sink = (fd: OutputFd, lent: Buffer) => {
+      // The caller keeps what it is handed; the sink's bytes are reused by the next read.
+      const data = Buffer.from(lent);
       outstanding[fd] += data.length;
       if (outstanding[fd] >= LOCAL_WINDOW_BYTES) execution?.pause(fd);
       if (handle) handle.push(fd, data);

@@ -36,9 +36,12 @@ export class OutputRing {
     return this.#end - this.#acked;
   }
 
+  /** Copies `data` in: it is lent (a pipe read's memory is reused by the next read). */
   append(data: Buffer): void {
     if (data.length === 0) return;
-    this.#chunks.push(data);
+    const copy = Buffer.allocUnsafeSlow(data.length);
+    data.copy(copy);
+    this.#chunks.push(copy);
     this.#end += data.length;
     this.#trim();
   }

@@ -50,7 +50,7 @@ describe('OutputRing', () => {
     expect(parts.length).toBe(11);
     expect(parts[0]!.length).toBe(5);
     expect(parts[10]!.length).toBe(5);
-    expect(parts[1]).toBe(chunks[1]);
+    expect(parts[1]).toEqual(chunks[1]);
     expect(ring.read(1000, 10)).toEqual([]);
   });
 
@@ -65,5 +65,16 @@ describe('OutputRing', () => {
     ring.ack(1000);
     expect(ring.start).toBe(1000);
     expect(ring.read(1000, 10)).toEqual([]);
+  });
+
+  it('copies what it is handed: the caller may reuse its buffer at once', () => {
+    const ring = new OutputRing(1 << 20);
+    const lent = Buffer.from('first');
+    ring.append(lent);
+    lent.write('XXXXX');
+    const big = Buffer.alloc(100_000, 7);
+    ring.append(big);
+    big.fill(0);
+    expect(Buffer.concat(ring.read(0, 200_000))).toEqual(Buffer.concat([Buffer.from('first'), Buffer.alloc(100_000, 7)]));
   });
 });
