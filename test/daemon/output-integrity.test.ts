@@ -3,13 +3,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { VsockShellSession } from '@conch/shell-client';
 import { startDaemon } from '../helpers/daemon-process.js';
 import { RawClient } from '../helpers/raw-client.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const MiB = 1 << 20;
 
-// Random bytes, so that any byte sent from the wrong place differs from the file at that offset.
+// Random bytes, so that any byte sent from the wrong place or from memory reused too early
+// differs from the file at that offset.
 const dir = mkdtempSync(join(tmpdir(), 'conch-output-integrity-'));
 const FILE = join(dir, 'random');
 const BYTES = randomBytes(24 * MiB);
@@ -40,7 +42,46 @@ async function startCat(raw: RawClient, window: number): Promise<string> {
   return started.command as string;
 }
 
+/** Resolves once everything the daemon queued on `raw` before now has arrived (replies keep their order). */
+async function drained(raw: RawClient, id: number): Promise<void> {
+  raw.send({ type: 'Ping', id });
+  await raw.next((f) => f.type === 'Pong' && f.id === id, 30_000);
+}
+
 describe('output integrity', () => {
+  it('never reuses output memory that a backed-up connection still has queued, when a second connection takes the command over', async () => {
+    // The output of one command goes to two connections in turn. The first stops reading, so
+    // frames back up in its socket's buffers, as views into the ring's blocks. The second
+    // attaches and reads on; its credit trims the ring past those frames and the ring reuses
+    // blocks for new output. Were a block reused while the first socket still held a view
+    // into it, the first connection would get the new bytes under the old offsets.
+    const daemon = await startDaemon(['--ring-bytes', String(MiB)]);
+    const first = await RawClient.connect(daemon.socket);
+    const command = await startCat(first, 64 * MiB);
+    first.pauseReading();
+    await sleep(300);
+
+    const second = new VsockShellSession(daemon.endpoint);
+    const { handle, dropped } = await second.attach(command, { stdoutOffset: 0, stderrOffset: 0 });
+    const chunks: Buffer[] = [];
+    for await (const { fd, data } of handle) if (fd === 1) chunks.push(Buffer.from(data));
+    expect(await handle.wait()).toMatchObject({ exitCode: 0, stdoutBytes: BYTES.length });
+    const got = Buffer.concat(chunks);
+    expect(dropped.stdout + got.length).toBe(BYTES.length);
+    expect(got.equals(BYTES.subarray(dropped.stdout)), 'what the second connection got').toBe(true);
+
+    first.resumeReading();
+    await drained(first, 3);
+    // What the first connection had queued when it stopped reading: a frame (congestion stops
+    // the pump after one), of which the kernel took what fits in its socket buffer and the rest
+    // waited in the daemon, as a view into a block, all the while the ring moved on.
+    const firstGot = expectFramesMatchFile(first.frames, command, 0);
+    expect(firstGot).toBeGreaterThan(0);
+    first.close();
+    await second.close();
+    await daemon.stop();
+  }, 60_000);
+
   it('sends no byte twice and skips none for a client that credits far more than it was sent', async () => {
     // Credit is for bytes consumed, so a client can only honestly credit what it was sent.
     // One that credits ahead must not let the ring discard bytes it has not been sent yet.
@@ -62,4 +103,29 @@ describe('output integrity', () => {
     raw.close();
     await daemon.stop();
   }, 60_000);
+
+  it('streams eight outputs at once through one connection, each byte-exact, to a reader that stalls', async () => {
+    // Eight rings taking and giving back blocks from one pool, with the reader pausing so that
+    // rings fill, trim and refill out of step.
+    const daemon = await startDaemon(['--ring-bytes', String(MiB)]);
+    const s = new VsockShellSession(daemon.endpoint, { windowBytes: 256 * 1024 });
+    const results = await Promise.all(Array.from({ length: 8 }, async (_, i) => {
+      const h = await s.spawn(['cat', FILE]);
+      const chunks: Buffer[] = [];
+      let n = 0;
+      for await (const { fd, data } of h) {
+        if (fd !== 1) continue;
+        chunks.push(Buffer.from(data));
+        if (++n % (16 + i) === 0) await sleep(5);
+      }
+      return { result: await h.wait(), bytes: Buffer.concat(chunks) };
+    }));
+    for (const { result, bytes } of results) {
+      expect(result.exitCode).toBe(0);
+      expect(bytes.length).toBe(BYTES.length);
+      expect(bytes.equals(BYTES)).toBe(true);
+    }
+    await s.close();
+    await daemon.stop();
+  }, 120_000);
 });

@@ -111,15 +111,23 @@ export class FrameChannel<In extends Message, Out extends Message> extends Event
   /**
    * Sends a message whose `data` is `payload` joined, without joining it: the frame goes out as
    * one write of its header and then the pieces (a single writev where the transport has one).
-   * Returns what send() returns.
+   * Returns what send() returns. `written`, when given, is called once the stream no longer
+   * holds the pieces (their write completed or failed), and at once when nothing was written:
+   * until then their memory must not change.
    */
-  sendParts<M extends Out & { data: Uint8Array }>(message: Omit<M, 'data'>, payload: readonly Uint8Array[]): boolean {
-    if (!this.#canWrite()) return false;
+  sendParts<M extends Out & { data: Uint8Array }>(message: Omit<M, 'data'>, payload: readonly Uint8Array[], written?: () => void): boolean {
+    if (!this.#canWrite()) {
+      written?.();
+      return false;
+    }
     const parts = encodeFrameParts<M>(message, payload);
-    if (parts.length === 1) return this.#wrote(this.#stream.write(parts[0]));
+    // A Writable finishes its writes in order, so the last one's callback covers them all.
+    const last = parts.length - 1;
+    if (last === 0) return this.#wrote(this.#stream.write(parts[0], written));
     this.#stream.cork();
     let ok = true;
-    for (const part of parts) ok = this.#stream.write(part);
+    for (let i = 0; i < last; i++) ok = this.#stream.write(parts[i]);
+    ok = this.#stream.write(parts[last], written);
     this.#stream.uncork();
     return this.#wrote(ok);
   }

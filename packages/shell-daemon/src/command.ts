@@ -1,6 +1,7 @@
 import { ConchError, ErrorCodes, type CommandInfo, type OutputFd, type SignalName } from '@conch/protocol';
 import type { Execution, ExecutionResult, ProcessTree } from '@conch/process';
 import { listedArgv } from './list-reply.js';
+import { pinBlocks } from './output-blocks.js';
 import { OutputRing } from './output-ring.js';
 import { perFd } from './per-fd.js';
 import type { Subscriber } from './subscriber.js';
@@ -119,6 +120,9 @@ export class Command {
       // thousands of them: keep its status and rings, not the process objects (about 8 KiB each).
       this.#execution = undefined;
       this.pump();
+      // What is still held is kept at its size from now on (heldBytes counts it so).
+      this.#rings[1].compact();
+      this.#rings[2].compact();
     });
   }
 
@@ -218,7 +222,7 @@ export class Command {
         const parts = ring.read(sub.sent[fd], max);
         let bytes = 0;
         for (const part of parts) bytes += part.length;
-        sub.to.sendOutput(this.id, fd, sub.sent[fd], parts);
+        sub.to.sendOutput(this.id, fd, sub.sent[fd], parts, pinBlocks(parts));
         sub.sent[fd] += bytes;
       }
       // Credit ahead of what was sent acknowledges bytes as they go out. (An honest peer's never

@@ -5,14 +5,18 @@ import {
 } from '@conch/protocol';
 import type { Daemon } from './daemon.js';
 import type { Logger } from './logger.js';
+import { BLOCK_BYTES } from './output-blocks.js';
 import type { Subscriber } from './subscriber.js';
 import { tokenMatches } from './token.js';
 
 /** Room for the msgpack map around a StreamOutput payload (type, ids, offset, bin header). */
 const STREAM_FRAME_OVERHEAD = 512;
 
-/** The largest payload per StreamOutput frame, whatever the peer accepts: keeps frames interleaving. */
-const MAX_CHUNK_BYTES = 256 * 1024;
+/**
+ * The largest payload per StreamOutput frame, whatever the peer accepts: keeps frames
+ * interleaving. One output block, so that a frame is at most two pieces of block memory.
+ */
+const MAX_CHUNK_BYTES = BLOCK_BYTES;
 
 /** Of a message too large for the client, an error keeps this much of its text (see #sendInstead). */
 const MAX_QUOTED_CHARS = 1024;
@@ -109,8 +113,8 @@ export class Connection implements Subscriber {
     return this.#channel.send({ type: 'Error', code: ErrorCodes.LIMIT_EXCEEDED, message: err.message, ...id, details: { ...err.details } });
   }
 
-  sendOutput(command: string, fd: OutputFd, offset: number, data: readonly Uint8Array[]): boolean {
-    return this.#channel.sendParts<StreamOutput>({ type: 'StreamOutput', command, fd, offset }, data);
+  sendOutput(command: string, fd: OutputFd, offset: number, data: readonly Uint8Array[], written?: () => void): boolean {
+    return this.#channel.sendParts<StreamOutput>({ type: 'StreamOutput', command, fd, offset }, data, written);
   }
 
   close(): void {

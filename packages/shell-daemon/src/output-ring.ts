@@ -1,12 +1,32 @@
+import { BLOCK_BYTES, releaseBlock, takeBlock, type OutputBlock } from './output-blocks.js';
+
+/**
+ * Past either of these a stream is output in bulk, copied into recycled blocks; below both it
+ * is a command's few lines, copied at their exact size (a block each would be 256 KiB per
+ * retained command).
+ */
+const BULK_APPEND_BYTES = 16 * 1024;
+const BULK_HELD_BYTES = 64 * 1024;
+
 /**
  * The bytes of one output stream, addressed by absolute offset since the command started.
  * It keeps every byte a client has not yet acknowledged, plus history up to `capacity`
  * bytes for replay to a client that attaches later. The reader is paused (by the caller)
  * while `unacked >= capacity`, so memory stays within capacity plus one read.
+ *
+ * append() copies: what it is handed is lent (a pipe read's memory is reused by the next
+ * read). Bulk output goes into blocks from output-blocks.ts, given back once trimmed.
  */
 export class OutputRing {
   readonly capacity: number;
+  /** Views of what is held, in order; bulk ones into the blocks below. */
   #chunks: Buffer[] = [];
+  /**
+   * Blocks holding bytes, each with the offset one past its last byte. The last is the one
+   * appends fill, #tailUsed bytes of it so far.
+   */
+  #blocks: { readonly block: OutputBlock; end: number }[] = [];
+  #tailUsed = 0;
   /** Offset of the first byte still held. */
   #start = 0;
   /** Offset one past the last byte written: total bytes produced. */
@@ -36,14 +56,62 @@ export class OutputRing {
     return this.#end - this.#acked;
   }
 
-  /** Copies `data` in: it is lent (a pipe read's memory is reused by the next read). */
+  /** Copies `data` in (it is lent: see the class comment). */
   append(data: Buffer): void {
-    if (data.length === 0) return;
-    const copy = Buffer.allocUnsafeSlow(data.length);
-    data.copy(copy);
-    this.#chunks.push(copy);
-    this.#end += data.length;
+    const n = data.length;
+    if (n === 0) return;
+    if (this.#blocks.length === 0 && n < BULK_APPEND_BYTES && this.#end - this.#start < BULK_HELD_BYTES) {
+      const copy = Buffer.allocUnsafeSlow(n);
+      data.copy(copy);
+      this.#chunks.push(copy);
+      this.#end += n;
+      this.#trim();
+      return;
+    }
+    for (let from = 0; from < n; ) {
+      if (this.#blocks.length === 0 || this.#tailUsed === BLOCK_BYTES) {
+        this.#blocks.push({ block: takeBlock(), end: this.#end });
+        this.#tailUsed = 0;
+      }
+      const tail = this.#blocks[this.#blocks.length - 1]!;
+      const memory = tail.block.memory;
+      const k = Math.min(n - from, BLOCK_BYTES - this.#tailUsed);
+      data.copy(memory, this.#tailUsed, from, from + k);
+      // Bytes that continue the last chunk in the same block extend it: fewer, larger pieces
+      // per frame.
+      const last = this.#chunks.length - 1;
+      const prev = this.#chunks[last];
+      if (prev && prev.buffer === memory.buffer && prev.byteOffset + prev.length === this.#tailUsed) {
+        this.#chunks[last] = memory.subarray(prev.byteOffset, this.#tailUsed + k);
+      } else {
+        this.#chunks.push(memory.subarray(this.#tailUsed, this.#tailUsed + k));
+      }
+      this.#tailUsed += k;
+      this.#end += k;
+      tail.end = this.#end;
+      from += k;
+    }
     this.#trim();
+  }
+
+  /**
+   * Moves what is held out of blocks into copies of its own size and gives the blocks back: for
+   * a ring that takes no more output (its command exited) and may be kept for minutes, where a
+   * block would hold up to 256 KiB for a tail of a few bytes, and --max-exited-bytes, which
+   * counts bytes held, would be wrong by as much.
+   */
+  compact(): void {
+    if (this.#blocks.length === 0) return;
+    const memories = new Set<ArrayBufferLike>(this.#blocks.map(({ block }) => block.memory.buffer));
+    this.#chunks = this.#chunks.map((chunk) => {
+      if (!memories.has(chunk.buffer)) return chunk;
+      const copy = Buffer.allocUnsafeSlow(chunk.length);
+      chunk.copy(copy);
+      return copy;
+    });
+    for (const { block } of this.#blocks) releaseBlock(block);
+    this.#blocks = [];
+    this.#tailUsed = 0;
   }
 
   /** Marks bytes before `offset` as consumed (never moves backwards or past the end). */
@@ -94,6 +162,12 @@ export class OutputRing {
       if (drop === first.length) this.#chunks.shift();
       else this.#chunks[0] = first.subarray(drop);
       this.#start += drop;
+    }
+    // Blocks whose every byte is gone go back, the one being filled too once the ring is empty
+    // (an exited command's ring would otherwise keep a block it never fills).
+    const blocks = this.#blocks;
+    while (blocks.length > 0 && blocks[0]!.end <= this.#start && (blocks.length > 1 || this.#start === this.#end)) {
+      releaseBlock(blocks.shift()!.block);
     }
   }
 }
