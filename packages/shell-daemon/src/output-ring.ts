@@ -12,7 +12,8 @@ const BULK_HELD_BYTES = 64 * 1024;
  * The bytes of one output stream, addressed by absolute offset since the command started.
  * It keeps every byte a client has not yet acknowledged, plus history up to `capacity`
  * bytes for replay to a client that attaches later. The reader is paused (by the caller)
- * while `unacked >= capacity`, so memory stays within capacity plus one read.
+ * while `unacked >= capacity`, so memory stays within capacity plus one read (and, for bulk
+ * output, what is unused of its first and last blocks).
  *
  * append() copies: what it is handed is lent (a pipe read's memory is reused by the next
  * read). Bulk output goes into blocks from output-blocks.ts, given back once trimmed.
