@@ -33,7 +33,8 @@ export interface ShellSession {
   /**
    * Ends the session: its commands are killed and the connection closes. Handles of commands
    * still running settle at once: on the daemon backend with COMMAND_LOST (the connection is
-   * gone before their exits arrive), locally with the exit of the kill.
+   * gone before their exits arrive; a command that died at once can still settle with its exit,
+   * when that came in with the kill's reply), locally with the exit of the kill.
    */
   close(): Promise<void>;
 }
