@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Duplex } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { VsockShellSession } from '@conch/shell-client';
 import { startDaemon } from '../helpers/daemon-process.js';
@@ -49,14 +50,18 @@ async function drained(raw: RawClient, id: number): Promise<void> {
 }
 
 describe('output integrity', () => {
-  it('never reuses output memory that a backed-up connection still has queued, when a second connection takes the command over', async () => {
+  it.each(['unix', 'stdio'] as const)('never reuses output memory that a backed-up connection (%s) still has queued, when a second connection takes the command over', async (transport) => {
     // The output of one command goes to two connections in turn. The first stops reading, so
     // frames back up in its socket's buffers, as views into the ring's blocks. The second
     // attaches and reads on; its credit trims the ring past those frames and the ring reuses
     // blocks for new output. Were a block reused while the first socket still held a view
     // into it, the first connection would get the new bytes under the old offsets.
-    const daemon = await startDaemon(['--ring-bytes', String(MiB)]);
-    const first = await RawClient.connect(daemon.socket);
+    // stdio is a Duplex over two streams (listeners/joined-duplex.ts), where a write's callback
+    // must wait for the inner stream's, not for it to have queued the bytes.
+    const daemon = await startDaemon(['--ring-bytes', String(MiB)], { stdio: transport === 'stdio' });
+    const first = transport === 'unix'
+      ? await RawClient.connect(daemon.socket)
+      : RawClient.over(Duplex.from({ readable: daemon.child.stdout!, writable: daemon.child.stdin! }));
     const command = await startCat(first, 64 * MiB);
     first.pauseReading();
     await sleep(300);

@@ -26,12 +26,16 @@ export interface DaemonProcess {
  * A real conchd, as a child process listening on a fresh Unix socket. `wrapper` runs it through
  * another command (`unshare …`), which is given node and its arguments after its own.
  */
-export async function startDaemon(extraArgs: string[] = [], options: { socket?: string; wrapper?: readonly string[] } = {}): Promise<DaemonProcess> {
+export async function startDaemon(
+  extraArgs: string[] = [], options: { socket?: string; wrapper?: readonly string[]; stdio?: boolean } = {},
+): Promise<DaemonProcess> {
   requireBuilt();
   const socket = options.socket ?? join(mkdtempSync(join(tmpdir(), 'conch-test-')), 'conchd.sock');
-  const argv = [process.execPath, CONCHD, '--listen', `unix:${socket}`, '--log-level', 'info', ...extraArgs];
+  // `stdio`: a connection on the child's stdin and stdout too, besides the socket.
+  const stdio = options.stdio ? ['--listen', 'stdio'] : [];
+  const argv = [process.execPath, CONCHD, '--listen', `unix:${socket}`, ...stdio, '--log-level', 'info', ...extraArgs];
   const [file, ...args] = [...(options.wrapper ?? []), ...argv] as [string, ...string[]];
-  const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(file, args, { stdio: [options.stdio ? 'pipe' : 'ignore', options.stdio ? 'pipe' : 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));

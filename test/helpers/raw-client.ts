@@ -1,4 +1,5 @@
-import { createConnection, type Socket } from 'node:net';
+import { createConnection } from 'node:net';
+import type { Duplex } from 'node:stream';
 import {
   createFrameDecoder, decodeBody, encodeFrame, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, type ClientMessage, type Message,
 } from '@conch/protocol';
@@ -8,13 +9,13 @@ import {
  * how the daemon treats peers that break the rules.
  */
 export class RawClient {
-  readonly socket: Socket;
+  readonly socket: Duplex;
   readonly frames: Record<string, unknown>[] = [];
   readonly #decoder;
   #waiters: (() => void)[] = [];
   closed = false;
 
-  private constructor(socket: Socket) {
+  private constructor(socket: Duplex) {
     this.socket = socket;
     const decoder = createFrameDecoder(64 << 20);
     this.#decoder = decoder;
@@ -29,6 +30,11 @@ export class RawClient {
       this.closed = true;
       this.#notify();
     });
+  }
+
+  /** Over a stream that is already connected (a daemon's stdin and stdout, joined). */
+  static over(stream: Duplex): RawClient {
+    return new RawClient(stream);
   }
 
   static connect(path: string): Promise<RawClient> {

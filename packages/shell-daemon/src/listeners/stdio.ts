@@ -1,4 +1,4 @@
-import { Duplex } from 'node:stream';
+import { JoinedDuplex } from './joined-duplex.js';
 import type { AcceptStream, Listener } from './listener.js';
 
 /**
@@ -7,7 +7,7 @@ import type { AcceptStream, Listener } from './listener.js';
  * so `onEnd` lets the daemon decide whether to shut down.
  */
 export function listenStdio(accept: AcceptStream, onEnd: () => void): Listener {
-  const stream = Duplex.from({ readable: process.stdin, writable: process.stdout });
+  const stream = new JoinedDuplex(process.stdin, process.stdout);
   stream.once('close', onEnd);
   accept(stream, { transport: 'stdio' });
   return {

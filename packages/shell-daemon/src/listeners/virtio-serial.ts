@@ -1,7 +1,8 @@
 import { closeSync, createReadStream, createWriteStream, openSync, constants as fsc } from 'node:fs';
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type { AcceptStream, Listener } from './listener.js';
 import { findVirtioPort } from './find-virtio-port.js';
+import { JoinedDuplex } from './joined-duplex.js';
 
 /**
  * A port that gives EOF this soon after opening has no host on the other end: wait before
@@ -68,7 +69,7 @@ export function listenVirtioSerial(name: string, accept: AcceptStream, options: 
     const openedAt = Date.now();
     const readable = createReadStream('', { fd, autoClose: false, highWaterMark: 256 * 1024 });
     const writable = createWriteStream('', { fd, autoClose: false });
-    const stream = Duplex.from({ readable, writable });
+    const stream = new JoinedDuplex(readable, writable);
     current = stream;
     let released = false;
     const release = () => {
