@@ -1,4 +1,4 @@
-import { closeSync, createReadStream, createWriteStream, openSync, constants as fsc } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, openSync, read, write, writev, constants as fsc } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import type { AcceptStream, Listener } from './listener.js';
 import { findVirtioPort } from './find-virtio-port.js';
@@ -67,8 +67,11 @@ export function listenVirtioSerial(name: string, accept: AcceptStream, options: 
     }
     reported = undefined;
     const openedAt = Date.now();
-    const readable = createReadStream('', { fd, autoClose: false, highWaterMark: 256 * 1024 });
-    const writable = createWriteStream('', { fd, autoClose: false });
+    // The streams never close the fd; release() does, once. (destroy() closes a stream's fd even
+    // with autoClose false, after its I/O in flight: two such closes, after ours, could land on
+    // the number once the next open or a spawn's pipe had it.)
+    const readable = createReadStream('', { fd, autoClose: false, highWaterMark: 256 * 1024, fs: { read, close: keepOpen } });
+    const writable = createWriteStream('', { fd, autoClose: false, fs: { write, writev, close: keepOpen } });
     const stream = new JoinedDuplex(readable, writable);
     current = stream;
     let released = false;
@@ -100,6 +103,11 @@ export function listenVirtioSerial(name: string, accept: AcceptStream, options: 
       current?.destroy();
     },
   };
+}
+
+/** The close the port's streams are given: none (see listenVirtioSerial). */
+function keepOpen(_fd: number, callback: (err: NodeJS.ErrnoException | null) => void): void {
+  callback(null);
 }
 
 /**
