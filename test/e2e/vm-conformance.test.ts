@@ -60,8 +60,11 @@ describe.skipIf(unavailable !== undefined)('conchd in a real VM (QEMU, Debian cl
         open: async () => {
           const s = new VsockShellSession(vm.endpoints.hybridVsock, { connectTimeoutMs: 20_000 });
           const status = await s.connect();
-          // The reason and message say which hop failed: host bridge, guest bridge or daemon.
-          expect(status.state, JSON.stringify(status)).toBe('ready');
+          // The reason and message say which hop failed: host bridge, guest bridge or daemon; the
+          // guest console (conchd's log, and supervise's line if it died) says what the daemon saw.
+          if (status.state !== 'ready') {
+            expect.fail(`${JSON.stringify(status)}\nguest console (conchd's log) ends:\n${vm.console().slice(-3000)}`);
+          }
           return s;
         },
         openTerminal: (terminal, options) => VsockShellSession.openTerminal(vm.endpoints.hybridVsock, terminal, { ...options, connectTimeoutMs: 20_000 }),
