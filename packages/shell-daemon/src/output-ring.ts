@@ -9,6 +9,34 @@ const BULK_APPEND_BYTES = 16 * 1024;
 const BULK_HELD_BYTES = 64 * 1024;
 
 /**
+ * A ring that has taken no output for this long gives its blocks back (compact()): a command that
+ * printed a few hundred KiB and went quiet (a server's banner) would otherwise keep up to a
+ * block more than its bytes for as long as it runs, a thousand of them 256 MiB.
+ */
+export const QUIET_MS = 2000;
+
+/** Rings that hold blocks, for the sweep; a ring leaves it when it holds none. */
+const holdingBlocks = new Set<OutputRing>();
+let sweep: NodeJS.Timeout | undefined;
+
+/** Compacts every ring that has taken no output since `now - QUIET_MS`; the sweep's work, exported for tests. */
+export function compactQuietRings(now = performance.now()): void {
+  for (const ring of holdingBlocks) if (now - ring.lastAppendAt >= QUIET_MS) ring.compact();
+  if (holdingBlocks.size === 0) {
+    clearInterval(sweep);
+    sweep = undefined;
+  }
+}
+
+function watchQuiet(ring: OutputRing): void {
+  holdingBlocks.add(ring);
+  if (sweep) return;
+  sweep = setInterval(compactQuietRings, QUIET_MS);
+  // Housekeeping: it must not keep a stopping daemon alive.
+  sweep.unref();
+}
+
+/**
  * The bytes of one output stream, addressed by absolute offset since the command started.
  * It keeps every byte a client has not yet acknowledged, plus history up to `capacity`
  * bytes for replay to a client that attaches later. The reader is paused (by the caller)
@@ -36,6 +64,8 @@ export class OutputRing {
   #acked = 0;
   /** Whether acknowledged bytes are kept, up to capacity, for replay: until dropHistory(). */
   #history = true;
+  /** performance.now() at the last append into a block. */
+  lastAppendAt = 0;
 
   constructor(capacity: number) {
     this.capacity = capacity;
@@ -69,6 +99,8 @@ export class OutputRing {
       this.#trim();
       return;
     }
+    this.lastAppendAt = performance.now();
+    if (this.#blocks.length === 0) watchQuiet(this);
     for (let from = 0; from < n; ) {
       if (this.#blocks.length === 0 || this.#tailUsed === BLOCK_BYTES) {
         this.#blocks.push({ block: takeBlock(), end: this.#end });
@@ -113,6 +145,7 @@ export class OutputRing {
     for (const { block } of this.#blocks) releaseBlock(block);
     this.#blocks = [];
     this.#tailUsed = 0;
+    holdingBlocks.delete(this);
   }
 
   /** Marks bytes before `offset` as consumed (never moves backwards or past the end). */
@@ -167,8 +200,11 @@ export class OutputRing {
     // Blocks whose every byte is gone go back, the one being filled too once the ring is empty
     // (an exited command's ring would otherwise keep a block it never fills).
     const blocks = this.#blocks;
+    let released = false;
     while (blocks.length > 0 && blocks[0]!.end <= this.#start && (blocks.length > 1 || this.#start === this.#end)) {
       releaseBlock(blocks.shift()!.block);
+      released = true;
     }
+    if (released && blocks.length === 0) holdingBlocks.delete(this);
   }
 }

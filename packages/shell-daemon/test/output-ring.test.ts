@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BLOCK_BYTES, idleBlocks, pinBlocks } from '../src/output-blocks.js';
-import { OutputRing } from '../src/output-ring.js';
+import { compactQuietRings, OutputRing, QUIET_MS } from '../src/output-ring.js';
 
 /** Appends, acks and reads against a model that keeps every byte ever written. */
 describe('OutputRing', () => {
@@ -119,6 +119,43 @@ describe('OutputRing', () => {
     expect(Buffer.concat(parts).equals(want)).toBe(true);
     expect(parts.map((p) => p.buffer.byteLength)).toEqual(parts.map((p) => p.length));
   });
+
+  it('gives the blocks of a ring that has gone quiet back, keeping its bytes, and leaves a busy one be', () => {
+    const quiet = new OutputRing(1 << 20);
+    const busy = new OutputRing(1 << 20);
+    const bulk = Buffer.alloc(100 * 1024);
+    for (let i = 0; i < bulk.length; i++) bulk[i] = (i * 31) & 0xff;
+    quiet.append(bulk);
+    busy.append(bulk);
+    const want = Buffer.concat(quiet.read(0, 1 << 20));
+    // As the sweep would see it QUIET_MS after the appends, with `busy` writing again just now.
+    // (Whether the idle list grows depends on its cap and on the rings of the tests before.)
+    const later = quiet.lastAppendAt + QUIET_MS;
+    busy.lastAppendAt = later;
+    compactQuietRings(later);
+    expect(Buffer.concat(quiet.read(0, 1 << 20)).equals(want)).toBe(true);
+    expect(quiet.read(0, 1 << 20).every((p) => p.buffer.byteLength === p.length)).toBe(true);
+    expect(busy.read(0, 1 << 20)[0]!.buffer.byteLength).toBe(BLOCK_BYTES);
+    // A compacted ring takes a block again when bulk output resumes.
+    quiet.append(bulk);
+    expect(quiet.read(100 * 1024, 1 << 20)[0]!.buffer.byteLength).toBe(BLOCK_BYTES);
+    expect(Buffer.concat(quiet.read(0, 1 << 20)).equals(Buffer.concat([want, bulk]))).toBe(true);
+    busy.compact();
+    quiet.compact();
+  });
+
+  it('is compacted by the sweep, on its own, once quiet', async () => {
+    const ring = new OutputRing(1 << 20);
+    ring.append(Buffer.alloc(100 * 1024, 9));
+    // Its last output long enough ago that the next sweep, at most QUIET_MS away, finds it quiet.
+    ring.lastAppendAt -= QUIET_MS;
+    const deadline = performance.now() + 2 * QUIET_MS;
+    while (ring.read(0, 1)[0]!.buffer.byteLength === BLOCK_BYTES && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(ring.read(0, 1 << 20).every((p) => p.buffer.byteLength === p.length)).toBe(true);
+    expect(Buffer.concat(ring.read(0, 1 << 20)).equals(Buffer.alloc(100 * 1024, 9))).toBe(true);
+  }, 10_000);
 
   it('never reuses a block that a write in flight still holds, even once every byte of it is acknowledged', () => {
     const a = new OutputRing(0);
