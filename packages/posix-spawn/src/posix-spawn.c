@@ -773,7 +773,7 @@ static napi_value js_open_reader(napi_env env, napi_callback_info info) {
     return throw_errno(env, ENOMEM, "openReader");
   }
   r->buffer = data;
-  // The count goes back to JS as an int32: a longer read would come out negative.
+  /* The count goes back to JS as an int32: a longer read would come out negative. */
   r->length = length > INT32_MAX ? INT32_MAX : length;
   if (napi_create_reference(env, args[2], 1, &r->base.held) != napi_ok) {
     close(fd);

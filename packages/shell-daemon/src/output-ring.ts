@@ -129,9 +129,10 @@ export class OutputRing {
 
   /**
    * Moves what is held out of blocks into copies of its own size and gives the blocks back: for
-   * a ring that takes no more output (its command exited) and may be kept for minutes, where a
-   * block would hold up to 256 KiB for a tail of a few bytes, and --max-exited-bytes, which
-   * counts bytes held, would be wrong by as much.
+   * a ring that takes no more output (its command exited) and may be kept for minutes, or one
+   * gone quiet (the sweep above), where a block would hold up to 256 KiB for a tail of a few
+   * bytes, and --max-exited-bytes, which counts bytes held, would be wrong by as much. Output
+   * that comes later goes into blocks again.
    */
   compact(): void {
     if (this.#blocks.length === 0) return;
